@@ -1,0 +1,105 @@
+import { ApiError, isApiError } from "../errors";
+import { LIMITS } from "../limits";
+import { fetchModelBytes, type RegisteredModel } from "../models/registry";
+import { createOrtSession, initOrt, type OrtSession } from "./ort";
+
+/** What a cold load cost, reported in the first response's timings. */
+export interface LoadTimings {
+  ortInitMs: number;
+  fetchMs: number;
+  sessionMs: number;
+}
+
+export interface LoadedModel {
+  session: OrtSession;
+  /** Present only for the request that actually performed the load. */
+  loadTimings?: LoadTimings;
+}
+
+interface Failure {
+  error: ApiError;
+  retryAt: number;
+  backoffMs: number;
+}
+
+/**
+ * One session per model build per isolate. Concurrent cold requests share one
+ * load. A failed load is remembered with exponential back-off: requests inside
+ * the window get the same 503 at once (no R2 storm, no repeated 100 ms session
+ * builds), and the first request after it tries again, so a fixed R2 heals.
+ */
+const sessions = new Map<string, Promise<OrtSession>>();
+const failures = new Map<string, Failure>();
+
+export function isLoaded(model: RegisteredModel): boolean {
+  return sessions.has(model.versionKey);
+}
+
+export async function getSession(bucket: R2Bucket, model: RegisteredModel): Promise<LoadedModel> {
+  const key = model.versionKey;
+  const existing = sessions.get(key);
+  if (existing) return { session: await existing };
+
+  const failure = failures.get(key);
+  const now = Date.now();
+  if (failure && now < failure.retryAt) {
+    const wait = Math.ceil((failure.retryAt - now) / 1000);
+    throw new ApiError("model_unavailable", `${failure.error.message} (next retry in ${wait}s)`, {
+      "Retry-After": String(wait),
+    });
+  }
+
+  let timings: LoadTimings | undefined;
+  const load = (async () => {
+    const t0 = performance.now();
+    await initOrt();
+    const t1 = performance.now();
+    const bytes = await fetchModelBytes(bucket, model.manifest);
+    const t2 = performance.now();
+    const session = await createOrtSession(bytes);
+    const t3 = performance.now();
+    checkSignature(session, model);
+    timings = { ortInitMs: t1 - t0, fetchMs: t2 - t1, sessionMs: t3 - t2 };
+    return session;
+  })();
+  sessions.set(key, load);
+  try {
+    const session = await load;
+    failures.delete(key);
+    return timings ? { session, loadTimings: timings } : { session };
+  } catch (e) {
+    sessions.delete(key);
+    const error = isApiError(e)
+      ? e
+      : new ApiError("model_unavailable", `model ${model.manifest.id} failed to load: ${errorMessage(e)}`);
+    const backoffMs = Math.min(
+      failure ? failure.backoffMs * 2 : LIMITS.modelRetryBackoffMs.initial,
+      LIMITS.modelRetryBackoffMs.max,
+    );
+    failures.set(key, { error, retryAt: Date.now() + backoffMs, backoffMs });
+    throw new ApiError(error.code, error.message, {
+      ...error.headers,
+      "Retry-After": String(Math.ceil(backoffMs / 1000)),
+    });
+  }
+}
+
+/** A manifest that names tensors the graph does not have is a deploy mistake; say which. */
+function checkSignature(session: OrtSession, model: RegisteredModel): void {
+  const { input, output, id } = {
+    ...model.manifest,
+    input: model.manifest.input.name,
+    output: model.manifest.output.name,
+  };
+  if (!session.inputNames.includes(input) || !session.outputNames.includes(output)) {
+    void session.release();
+    throw new ApiError(
+      "model_unavailable",
+      `model ${id}: manifest names input "${input}" / output "${output}", graph has inputs [${session.inputNames.join(", ")}] and outputs [${session.outputNames.join(", ")}]`,
+    );
+  }
+}
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,37 @@
+/**
+ * Every limit the service enforces, in one place (the README lists them).
+ * They are deliberately conservative for a 128 MB isolate: the ORT wasm heap
+ * holds both models (~45 MB of fp32 weights after dequantisation at load),
+ * leaving the rest for one decoded image and its resampling buffers.
+ */
+export const LIMITS = {
+  /** Largest request body accepted, raw or multipart (bytes). */
+  maxBodyBytes: 20 * 1024 * 1024,
+  /**
+   * Largest image accepted, in pixels, checked from the header before decoding.
+   * 16.8 MP admits 12 MP phone photos (4032x3024) and 4096x4096, and keeps the
+   * RGB8 decode buffer under ~50 MB.
+   */
+  maxPixels: 4096 * 4096,
+  /**
+   * PNG and WebP have no reduced-scale decode: their decoders hold the whole
+   * image several times over (~8-12 bytes per pixel), so they get a smaller
+   * budget. 2048x2048 keeps that under ~50 MB.
+   */
+  maxPixelsFullDecode: 2048 * 2048,
+  /**
+   * Progressive JPEGs must keep every DCT coefficient (128 B per 8x8 block per
+   * component) until the last scan: 48 MiB admits a 12 MP 4:2:0 photo.
+   * Baseline JPEGs stream and never allocate this.
+   */
+  maxJpegCoefficientBytes: 48 * 1024 * 1024,
+  topK: { min: 1, max: 20, default: 5 },
+  /** Predictions stored per cache entry, so any top_k up to the maximum is a cache hit. */
+  cachedPredictions: 20,
+  /** Default TTL of a cached result when CACHE_TTL_SECONDS is unset or invalid. */
+  defaultCacheTtlSeconds: 7 * 24 * 3600,
+  /** KV rejects expirationTtl below 60 seconds. */
+  minCacheTtlSeconds: 60,
+  /** First and largest back-off after a model fails to load (ms), doubling in between. */
+  modelRetryBackoffMs: { initial: 2_000, max: 60_000 },
+} as const;

@@ -1,0 +1,68 @@
+import { z } from "zod";
+
+/**
+ * A model is data, not code: everything that differs between classifiers
+ * (file, tensor names, layout, preprocessing, labels, output kind) is declared
+ * here and validated with zod when the registry loads it.
+ */
+export const ResizeSpec = z.discriminatedUnion("mode", [
+  // torchvision Resize(size): the shorter side becomes `size`, the longer side
+  // is int(size * long / short) (truncated, as torchvision does).
+  z.object({ mode: z.literal("shortest-edge"), size: z.number().int().positive() }),
+  // Resize straight to width x height, ignoring aspect ratio (e.g. TF.js models).
+  z.object({ mode: z.literal("exact"), width: z.number().int().positive(), height: z.number().int().positive() }),
+]);
+
+export const PreprocessSpec = z.object({
+  resize: ResizeSpec,
+  /** Resampling filter; antialiased like PIL / torchvision antialias=True when downscaling. */
+  filter: z.enum(["bilinear", "bicubic"]).default("bilinear"),
+  /** Centre crop after resize (torchvision CenterCrop); omitted = no crop. */
+  crop: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).optional(),
+  /** pixel' = (pixel * rescale - mean[c]) / std[c] */
+  rescale: z.number().positive(),
+  mean: z.tuple([z.number(), z.number(), z.number()]),
+  std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]),
+});
+
+export const ModelManifest = z.object({
+  id: z.string().regex(/^[a-z0-9][a-z0-9.-]{0,63}$/),
+  version: z.string().min(1),
+  name: z.string(),
+  description: z.string(),
+  architecture: z.string(),
+  /** false = deterministic untrained weights: the plumbing is real, the labels are not meaningful. */
+  trained: z.boolean(),
+  license: z.string(),
+  source: z.string(),
+  file: z.object({
+    r2Key: z.string().min(1),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    bytes: z.number().int().positive(),
+  }),
+  input: z.object({
+    name: z.string(),
+    layout: z.enum(["NCHW", "NHWC"]),
+    width: z.number().int().positive(),
+    height: z.number().int().positive(),
+  }),
+  preprocess: PreprocessSpec,
+  output: z.object({
+    name: z.string(),
+    /** logits get a softmax; probabilities are used as they are. */
+    kind: z.enum(["logits", "probabilities"]),
+  }),
+  /** Name of a label file under models/labels/ (without .json). */
+  labels: z.string(),
+  numClasses: z.number().int().positive(),
+  stats: z.object({ parameters: z.number().int().positive(), macs: z.number().int().positive() }),
+  quantization: z.object({
+    scheme: z.string(),
+    weights: z.string(),
+    activations: z.string(),
+  }),
+});
+
+export type ResizeSpec = z.infer<typeof ResizeSpec>;
+export type PreprocessSpec = z.infer<typeof PreprocessSpec>;
+export type ModelManifest = z.infer<typeof ModelManifest>;

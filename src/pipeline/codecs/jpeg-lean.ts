@@ -1,0 +1,1294 @@
+/**
+ * Memory-lean JPEG decoder with libjpeg-style DCT-domain downscaling.
+ *
+ * `decodeJpegScaled` decodes at 1/1, 1/2, 1/4 or 1/8 scale (libjpeg's
+ * scale_num/scale_denom): each 8x8 block is inverse-transformed straight to
+ * 8x8, 4x4, 2x2 or 1x1 pixels with ports of libjpeg-turbo's integer IDCTs
+ * (jidctint.c jpeg_idct_islow for 8x8, jidctred.c jpeg_idct_4x4/2x2/1x1 for
+ * the reduced sizes; 1x1 is the DC term alone). Output dims are
+ * ceil(width/d) x ceil(height/d), as libjpeg computes them.
+ *
+ * Memory:
+ *  - Sequential (SOF0/SOF1) files whose first scan carries every component
+ *    (i.e. all ordinary baseline files) are decoded streaming: one MCU row is
+ *    entropy-decoded into a per-row coefficient buffer (2 B x 64 per block of
+ *    that row), IDCT'd at the reduced size into a 3-band ring of component
+ *    samples, upsampled + colour-converted into the output, then reused.
+ *    Extra memory ~ output (w*h*3 at the reduced size) + O(MCU row).
+ *  - Progressive (SOF2) files, and sequential files that code components in
+ *    separate scans, need every coefficient before any pixel is final: one
+ *    Int16Array per component, 64 coefficients per block (128 B per 8x8 block,
+ *    blocks padded to whole MCUs; ~24 MB for the luma and ~6 MB per 4:2:0
+ *    chroma plane of a 12 MP photo, ~36 MB total), then the same per-band
+ *    scaled IDCT/output pass.
+ *
+ * Chroma: like libjpeg-turbo (jdmaster.c), a subsampled component gets a
+ * larger IDCT when the scale allows (e.g. 4:2:0 at 1/2 decodes chroma with the
+ * full 8x8 IDCT and 1/4 with the 4x4 one), so it usually lands at output
+ * resolution and needs no upsampling at all. Whatever ratio remains is
+ * upsampled exactly as jdsample.c does: "fancy" triangle filtering for h2v1,
+ * h1v2 and h2v2 when the reduced block is larger than 1x1 (libjpeg disables
+ * fancy upsampling at 1/8), plain replication otherwise. So output matches
+ * `djpeg -scale 1/d` (ISLOW, default options) up to rare rounding, and at 1/1
+ * matches PIL/libjpeg-turbo.
+ *
+ * Colour: libjpeg's colour-space rule (JFIF / Adobe transform / "RGB" ids),
+ * libjpeg-turbo's integer YCbCr->RGB; Adobe CMYK is taken as inverted (as
+ * Photoshop/PIL write it) and YCCK is converted to that CMYK first, then
+ * CMYK->RGB uses PIL's integer formula (PIL decodes these as "CMYK;I").
+ *
+ * Errors: 12-bit, arithmetic-coded, lossless/hierarchical JPEGs -> 415.
+ * Anything malformed -> 422 invalid_image: every read is bounds-checked; a
+ * scan that needs bits past the end of its data (a marker or end of buffer)
+ * is an overrun -> 422; an EOI marker is required. Loops are bounded by the
+ * block count or the input length. Only ApiError is thrown for bad input.
+ */
+import { ApiError } from "../../errors";
+import type { DecodedImage } from "../types";
+import { probeImage } from "./probe";
+
+export type ScaleDenom = 1 | 2 | 4 | 8;
+
+export interface ScaledDecodeOptions {
+  /** Smallest acceptable shorter side of the scaled output (callers pass 2x the model resize). */
+  minShortSide: number;
+  /** Refuse (413) images with more stored pixels than this. Default 4096*4096. */
+  maxPixels?: number;
+  /**
+   * Refuse (413) progressive / multi-scan files whose coefficient store
+   * (128 B per 8x8 block per component) would exceed this many bytes.
+   * Streaming baseline files never allocate it. Default: no limit.
+   */
+  maxCoefficientBytes?: number;
+}
+
+const DEFAULT_MAX_PIXELS = 4096 * 4096;
+
+const invalid = (message: string): ApiError => new ApiError("invalid_image", message);
+const unsupported = (message: string): ApiError => new ApiError("unsupported_media_type", message);
+
+/**
+ * Largest d in {8,4,2,1} whose output (ceil(w/d) x ceil(h/d)) still has a
+ * shorter side >= minShortSide; 1 if none does.
+ */
+export function chooseScaleDenom(width: number, height: number, minShortSide: number): ScaleDenom {
+  for (const d of [8, 4, 2] as const) {
+    if (Math.min(Math.ceil(width / d), Math.ceil(height / d)) >= minShortSide) return d;
+  }
+  return 1;
+}
+
+// -------------------------------------------------------------- tables ----
+
+/** Zig-zag index -> natural (row-major) index. */
+const ZIGZAG = new Uint8Array([
+  0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
+  35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47,
+  55, 62, 63,
+]);
+
+const LOOK_BITS = 9;
+
+interface Huffman {
+  /** (length << 8) | symbol for codes of <= LOOK_BITS bits, 0 otherwise. */
+  look: Uint16Array;
+  maxcode: Int32Array;
+  mincode: Int32Array;
+  valptr: Int32Array;
+  vals: Uint8Array;
+}
+
+function buildHuffman(counts: Uint8Array, vals: Uint8Array): Huffman {
+  const maxcode = new Int32Array(18).fill(-1);
+  const mincode = new Int32Array(17);
+  const valptr = new Int32Array(17);
+  const look = new Uint16Array(1 << LOOK_BITS);
+  let code = 0;
+  let k = 0;
+  for (let l = 1; l <= 16; l++) {
+    const n = counts[l - 1] ?? 0;
+    valptr[l] = k;
+    mincode[l] = code;
+    if (n > 0) {
+      if (code + n > 1 << l) throw invalid("JPEG Huffman table is over-subscribed");
+      for (let i = 0; i < n; i++) {
+        if (l <= LOOK_BITS) {
+          const shift = LOOK_BITS - l;
+          const entry = (l << 8) | (vals[k + i] ?? 0);
+          look.fill(entry, (code + i) << shift, (code + i + 1) << shift);
+        }
+      }
+      maxcode[l] = code + n - 1;
+    }
+    code = (code + n) << 1;
+    k += n;
+  }
+  return { look, maxcode, mincode, valptr, vals };
+}
+
+// ---------------------------------------------------------- bit reader ----
+
+/**
+ * Entropy-coded segment reader. Stops at any marker (0xFF not followed by
+ * 0x00) and feeds zero bits from then on, counting them in `fake`; a decoder
+ * that consumed any of those has run past its data (`overrun()`).
+ */
+class BitReader {
+  acc = 0;
+  cnt = 0;
+  fake = 0;
+  atMarker = false;
+  constructor(
+    private readonly d: Uint8Array,
+    public pos: number,
+  ) {}
+
+  fill(): void {
+    const d = this.d;
+    while (this.cnt <= 24) {
+      let b = 0;
+      if (!this.atMarker) {
+        const p = this.pos;
+        if (p >= d.length) {
+          this.atMarker = true;
+        } else {
+          b = d[p] ?? 0;
+          if (b === 0xff) {
+            if (p + 1 < d.length && d[p + 1] === 0) {
+              this.pos = p + 2;
+            } else {
+              this.atMarker = true;
+              b = 0;
+            }
+          } else {
+            this.pos = p + 1;
+          }
+        }
+      }
+      if (this.atMarker) this.fake += 8;
+      this.acc = (this.acc << 8) | b;
+      this.cnt += 8;
+    }
+  }
+
+  /** n in 0..16 */
+  bits(n: number): number {
+    if (n === 0) return 0;
+    if (this.cnt < n) this.fill();
+    this.cnt -= n;
+    return (this.acc >>> this.cnt) & ((1 << n) - 1);
+  }
+
+  bit(): number {
+    if (this.cnt < 1) this.fill();
+    this.cnt--;
+    return (this.acc >>> this.cnt) & 1;
+  }
+
+  /** JPEG "receive + extend" of an s-bit magnitude category. */
+  extend(s: number): number {
+    if (s === 0) return 0;
+    if (s > 16) throw invalid("JPEG coefficient magnitude out of range");
+    const v = this.bits(s);
+    return v < 1 << (s - 1) ? v - (1 << s) + 1 : v;
+  }
+
+  decode(h: Huffman): number {
+    if (this.cnt < 16) this.fill();
+    const e = h.look[(this.acc >>> (this.cnt - LOOK_BITS)) & ((1 << LOOK_BITS) - 1)] ?? 0;
+    if (e !== 0) {
+      this.cnt -= e >> 8;
+      return e & 255;
+    }
+    for (let l = LOOK_BITS + 1; l <= 16; l++) {
+      const code = (this.acc >>> (this.cnt - l)) & ((1 << l) - 1);
+      if (code <= (h.maxcode[l] ?? -1)) {
+        this.cnt -= l;
+        return h.vals[(h.valptr[l] ?? 0) + code - (h.mincode[l] ?? 0)] ?? 0;
+      }
+    }
+    throw invalid("JPEG scan data contains an invalid Huffman code");
+  }
+
+  overrun(): boolean {
+    return this.cnt < this.fake;
+  }
+
+  checkOverrun(): void {
+    if (this.cnt < this.fake) throw invalid("JPEG scan data ends early (truncated or corrupt)");
+  }
+
+  /** Drops buffered (padding) bits and consumes the next RSTn marker. */
+  restart(): void {
+    this.acc = 0;
+    this.cnt = 0;
+    this.fake = 0;
+    this.atMarker = false;
+    const d = this.d;
+    let p = this.pos;
+    while (p + 1 < d.length && !(d[p] === 0xff && d[p + 1] !== 0 && d[p + 1] !== 0xff)) p++;
+    if (p + 1 >= d.length) throw invalid("JPEG is truncated inside a restart interval");
+    const m = d[p + 1] ?? 0;
+    if (m < 0xd0 || m > 0xd7) throw invalid("JPEG restart marker missing (truncated or corrupt scan)");
+    this.pos = p + 2;
+  }
+
+  /** Offset of the first marker after the scan data that is not RSTn. */
+  endOfScan(): number {
+    const d = this.d;
+    let p = this.pos;
+    while (p + 1 < d.length) {
+      if (d[p] === 0xff) {
+        const n = d[p + 1] ?? 0;
+        if (n !== 0 && n !== 0xff && !(n >= 0xd0 && n <= 0xd7)) return p;
+      }
+      p++;
+    }
+    throw invalid("JPEG is truncated: no end-of-image marker (scan data ends early)");
+  }
+}
+
+// ------------------------------------------------------------- IDCTs ----
+//
+// Ports of libjpeg-turbo's jidctint.c (islow) and jidctred.c. The C code
+// uses 64-bit JLONG intermediates; JS numbers are exact doubles, so every
+// DESCALE is a floor division by a power of two (never `>>`, which would wrap
+// at 32 bits). Output is range-limited to 0..255 (libjpeg masks into a
+// clamping table; identical for any coefficients a real encoder produces).
+
+const CONST_BITS = 13;
+const PASS1_BITS = 2;
+const ws = new Int32Array(64);
+
+const descale = (x: number, n: number): number => Math.floor((x + 2 ** (n - 1)) / 2 ** n);
+const clampSample = (v: number): number => (v < -128 ? 0 : v > 127 ? 255 : v + 128);
+
+type Idct = (c: Int16Array, o: number, q: Int32Array, out: Uint8Array, oo: number, stride: number) => void;
+
+const idct8: Idct = (c, o, q, out, oo, stride) => {
+  for (let i = 0; i < 8; i++) {
+    const c1 = c[o + 8 + i] ?? 0;
+    const c2 = c[o + 16 + i] ?? 0;
+    const c3 = c[o + 24 + i] ?? 0;
+    const c4 = c[o + 32 + i] ?? 0;
+    const c5 = c[o + 40 + i] ?? 0;
+    const c6 = c[o + 48 + i] ?? 0;
+    const c7 = c[o + 56 + i] ?? 0;
+    if (c1 === 0 && c2 === 0 && c3 === 0 && c4 === 0 && c5 === 0 && c6 === 0 && c7 === 0) {
+      const dc = (c[o + i] ?? 0) * (q[i] ?? 0) * 4;
+      for (let r = 0; r < 8; r++) ws[r * 8 + i] = dc;
+      continue;
+    }
+    let z2 = c2 * (q[16 + i] ?? 0);
+    let z3 = c6 * (q[48 + i] ?? 0);
+    let z1 = (z2 + z3) * 4433;
+    let tmp2 = z1 + z3 * -15137;
+    let tmp3 = z1 + z2 * 6270;
+    z2 = (c[o + i] ?? 0) * (q[i] ?? 0);
+    z3 = c4 * (q[32 + i] ?? 0);
+    let tmp0 = (z2 + z3) * 8192;
+    let tmp1 = (z2 - z3) * 8192;
+    const tmp10 = tmp0 + tmp3;
+    const tmp13 = tmp0 - tmp3;
+    const tmp11 = tmp1 + tmp2;
+    const tmp12 = tmp1 - tmp2;
+    tmp0 = c7 * (q[56 + i] ?? 0);
+    tmp1 = c5 * (q[40 + i] ?? 0);
+    tmp2 = c3 * (q[24 + i] ?? 0);
+    tmp3 = c1 * (q[8 + i] ?? 0);
+    z1 = tmp0 + tmp3;
+    z2 = tmp1 + tmp2;
+    z3 = tmp0 + tmp2;
+    let z4 = tmp1 + tmp3;
+    const z5 = (z3 + z4) * 9633;
+    tmp0 *= 2446;
+    tmp1 *= 16819;
+    tmp2 *= 25172;
+    tmp3 *= 12299;
+    z1 *= -7373;
+    z2 *= -20995;
+    z3 = z3 * -16069 + z5;
+    z4 = z4 * -3196 + z5;
+    tmp0 += z1 + z3;
+    tmp1 += z2 + z4;
+    tmp2 += z2 + z3;
+    tmp3 += z1 + z4;
+    const n = CONST_BITS - PASS1_BITS;
+    ws[i] = descale(tmp10 + tmp3, n);
+    ws[56 + i] = descale(tmp10 - tmp3, n);
+    ws[8 + i] = descale(tmp11 + tmp2, n);
+    ws[48 + i] = descale(tmp11 - tmp2, n);
+    ws[16 + i] = descale(tmp12 + tmp1, n);
+    ws[40 + i] = descale(tmp12 - tmp1, n);
+    ws[24 + i] = descale(tmp13 + tmp0, n);
+    ws[32 + i] = descale(tmp13 - tmp0, n);
+  }
+  const n2 = CONST_BITS + PASS1_BITS + 3;
+  for (let r = 0; r < 8; r++) {
+    const w = r * 8;
+    const p = oo + r * stride;
+    const w0 = ws[w] ?? 0;
+    const w1 = ws[w + 1] ?? 0;
+    const w2 = ws[w + 2] ?? 0;
+    const w3 = ws[w + 3] ?? 0;
+    const w4 = ws[w + 4] ?? 0;
+    const w5 = ws[w + 5] ?? 0;
+    const w6 = ws[w + 6] ?? 0;
+    const w7 = ws[w + 7] ?? 0;
+    if (w1 === 0 && w2 === 0 && w3 === 0 && w4 === 0 && w5 === 0 && w6 === 0 && w7 === 0) {
+      const dc = clampSample(descale(w0, PASS1_BITS + 3));
+      for (let x = 0; x < 8; x++) out[p + x] = dc;
+      continue;
+    }
+    let z1 = (w2 + w6) * 4433;
+    let tmp2 = z1 + w6 * -15137;
+    let tmp3 = z1 + w2 * 6270;
+    let tmp0 = (w0 + w4) * 8192;
+    let tmp1 = (w0 - w4) * 8192;
+    const tmp10 = tmp0 + tmp3;
+    const tmp13 = tmp0 - tmp3;
+    const tmp11 = tmp1 + tmp2;
+    const tmp12 = tmp1 - tmp2;
+    tmp0 = w7;
+    tmp1 = w5;
+    tmp2 = w3;
+    tmp3 = w1;
+    z1 = tmp0 + tmp3;
+    let z2 = tmp1 + tmp2;
+    let z3 = tmp0 + tmp2;
+    let z4 = tmp1 + tmp3;
+    const z5 = (z3 + z4) * 9633;
+    tmp0 *= 2446;
+    tmp1 *= 16819;
+    tmp2 *= 25172;
+    tmp3 *= 12299;
+    z1 *= -7373;
+    z2 *= -20995;
+    z3 = z3 * -16069 + z5;
+    z4 = z4 * -3196 + z5;
+    tmp0 += z1 + z3;
+    tmp1 += z2 + z4;
+    tmp2 += z2 + z3;
+    tmp3 += z1 + z4;
+    out[p] = clampSample(descale(tmp10 + tmp3, n2));
+    out[p + 7] = clampSample(descale(tmp10 - tmp3, n2));
+    out[p + 1] = clampSample(descale(tmp11 + tmp2, n2));
+    out[p + 6] = clampSample(descale(tmp11 - tmp2, n2));
+    out[p + 2] = clampSample(descale(tmp12 + tmp1, n2));
+    out[p + 5] = clampSample(descale(tmp12 - tmp1, n2));
+    out[p + 3] = clampSample(descale(tmp13 + tmp0, n2));
+    out[p + 4] = clampSample(descale(tmp13 - tmp0, n2));
+  }
+};
+
+/** jidctred.c jpeg_idct_4x4 (column 4 and row 4 of the input are unused). */
+const idct4: Idct = (c, o, q, out, oo, stride) => {
+  for (let i = 0; i < 8; i++) {
+    if (i === 4) continue;
+    const c1 = c[o + 8 + i] ?? 0;
+    const c2 = c[o + 16 + i] ?? 0;
+    const c3 = c[o + 24 + i] ?? 0;
+    const c5 = c[o + 40 + i] ?? 0;
+    const c6 = c[o + 48 + i] ?? 0;
+    const c7 = c[o + 56 + i] ?? 0;
+    if (c1 === 0 && c2 === 0 && c3 === 0 && c5 === 0 && c6 === 0 && c7 === 0) {
+      const dc = (c[o + i] ?? 0) * (q[i] ?? 0) * 4;
+      ws[i] = dc;
+      ws[8 + i] = dc;
+      ws[16 + i] = dc;
+      ws[24 + i] = dc;
+      continue;
+    }
+    const tmp0 = (c[o + i] ?? 0) * (q[i] ?? 0) * 2 ** (CONST_BITS + 1);
+    const tmp2 = c2 * (q[16 + i] ?? 0) * 15137 + c6 * (q[48 + i] ?? 0) * -6270;
+    const tmp10 = tmp0 + tmp2;
+    const tmp12 = tmp0 - tmp2;
+    const z1 = c7 * (q[56 + i] ?? 0);
+    const z2 = c5 * (q[40 + i] ?? 0);
+    const z3 = c3 * (q[24 + i] ?? 0);
+    const z4 = c1 * (q[8 + i] ?? 0);
+    const t0 = z1 * -1730 + z2 * 11893 + z3 * -17799 + z4 * 8697;
+    const t2 = z1 * -4176 + z2 * -4926 + z3 * 7373 + z4 * 20995;
+    const n = CONST_BITS - PASS1_BITS + 1;
+    ws[i] = descale(tmp10 + t2, n);
+    ws[24 + i] = descale(tmp10 - t2, n);
+    ws[8 + i] = descale(tmp12 + t0, n);
+    ws[16 + i] = descale(tmp12 - t0, n);
+  }
+  const n2 = CONST_BITS + PASS1_BITS + 3 + 1;
+  for (let r = 0; r < 4; r++) {
+    const w = r * 8;
+    const p = oo + r * stride;
+    const w0 = ws[w] ?? 0;
+    const w1 = ws[w + 1] ?? 0;
+    const w2 = ws[w + 2] ?? 0;
+    const w3 = ws[w + 3] ?? 0;
+    const w5 = ws[w + 5] ?? 0;
+    const w6 = ws[w + 6] ?? 0;
+    const w7 = ws[w + 7] ?? 0;
+    if (w1 === 0 && w2 === 0 && w3 === 0 && w5 === 0 && w6 === 0 && w7 === 0) {
+      const dc = clampSample(descale(w0, PASS1_BITS + 3));
+      out[p] = dc;
+      out[p + 1] = dc;
+      out[p + 2] = dc;
+      out[p + 3] = dc;
+      continue;
+    }
+    const tmp0 = w0 * 2 ** (CONST_BITS + 1);
+    const tmp2 = w2 * 15137 + w6 * -6270;
+    const tmp10 = tmp0 + tmp2;
+    const tmp12 = tmp0 - tmp2;
+    const t0 = w7 * -1730 + w5 * 11893 + w3 * -17799 + w1 * 8697;
+    const t2 = w7 * -4176 + w5 * -4926 + w3 * 7373 + w1 * 20995;
+    out[p] = clampSample(descale(tmp10 + t2, n2));
+    out[p + 3] = clampSample(descale(tmp10 - t2, n2));
+    out[p + 1] = clampSample(descale(tmp12 + t0, n2));
+    out[p + 2] = clampSample(descale(tmp12 - t0, n2));
+  }
+};
+
+/** jidctred.c jpeg_idct_2x2 (only odd terms and DC contribute). */
+const idct2: Idct = (c, o, q, out, oo, stride) => {
+  for (let i = 0; i < 8; i++) {
+    if (i === 2 || i === 4 || i === 6) continue;
+    const c1 = c[o + 8 + i] ?? 0;
+    const c3 = c[o + 24 + i] ?? 0;
+    const c5 = c[o + 40 + i] ?? 0;
+    const c7 = c[o + 56 + i] ?? 0;
+    if (c1 === 0 && c3 === 0 && c5 === 0 && c7 === 0) {
+      const dc = (c[o + i] ?? 0) * (q[i] ?? 0) * 4;
+      ws[i] = dc;
+      ws[8 + i] = dc;
+      continue;
+    }
+    const tmp10 = (c[o + i] ?? 0) * (q[i] ?? 0) * 2 ** (CONST_BITS + 2);
+    const tmp0 =
+      c7 * (q[56 + i] ?? 0) * -5906 +
+      c5 * (q[40 + i] ?? 0) * 6967 +
+      c3 * (q[24 + i] ?? 0) * -10426 +
+      c1 * (q[8 + i] ?? 0) * 29692;
+    const n = CONST_BITS - PASS1_BITS + 2;
+    ws[i] = descale(tmp10 + tmp0, n);
+    ws[8 + i] = descale(tmp10 - tmp0, n);
+  }
+  const n2 = CONST_BITS + PASS1_BITS + 3 + 2;
+  for (let r = 0; r < 2; r++) {
+    const w = r * 8;
+    const p = oo + r * stride;
+    const w0 = ws[w] ?? 0;
+    const w1 = ws[w + 1] ?? 0;
+    const w3 = ws[w + 3] ?? 0;
+    const w5 = ws[w + 5] ?? 0;
+    const w7 = ws[w + 7] ?? 0;
+    if (w1 === 0 && w3 === 0 && w5 === 0 && w7 === 0) {
+      const dc = clampSample(descale(w0, PASS1_BITS + 3));
+      out[p] = dc;
+      out[p + 1] = dc;
+      continue;
+    }
+    const tmp10 = w0 * 2 ** (CONST_BITS + 2);
+    const tmp0 = w7 * -5906 + w5 * 6967 + w3 * -10426 + w1 * 29692;
+    out[p] = clampSample(descale(tmp10 + tmp0, n2));
+    out[p + 1] = clampSample(descale(tmp10 - tmp0, n2));
+  }
+};
+
+/** jidctred.c jpeg_idct_1x1: the DC term. */
+const idct1: Idct = (c, o, q, out, oo) => {
+  out[oo] = clampSample(descale((c[o] ?? 0) * (q[0] ?? 0), 3));
+};
+
+const IDCTS: Record<number, Idct> = { 8: idct8, 4: idct4, 2: idct2, 1: idct1 };
+
+// ------------------------------------------------------------ structure ----
+
+interface Component {
+  id: number;
+  h: number;
+  v: number;
+  tq: number;
+  /** Quant table latched at the component's first scan (natural order). */
+  qt?: Int32Array;
+  /** Blocks per line / column, padded to whole MCUs. */
+  bw: number;
+  bh: number;
+  /** Blocks that actually carry image data (non-interleaved scan extent). */
+  cbw: number;
+  cbh: number;
+  coefs?: Int16Array;
+  pred: number;
+  dc?: Huffman;
+  ac?: Huffman;
+}
+
+interface Frame {
+  progressive: boolean;
+  width: number;
+  height: number;
+  comps: Component[];
+  maxH: number;
+  maxV: number;
+  mcusX: number;
+  mcusY: number;
+}
+
+interface Scan {
+  comps: Component[];
+  ss: number;
+  se: number;
+  ah: number;
+  al: number;
+}
+
+const be16 = (b: Uint8Array, o: number): number => ((b[o] ?? 0) << 8) | (b[o + 1] ?? 0);
+
+function match(bytes: Uint8Array, at: number, text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (bytes[at + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
+
+// -------------------------------------------------------------- decoder ----
+
+export function decodeJpegScaled(
+  bytes: Uint8Array,
+  opts: ScaledDecodeOptions,
+): DecodedImage & { scaleDenom: ScaleDenom } {
+  return decodeJpegAtScale(
+    bytes,
+    (w, h) => chooseScaleDenom(w, h, opts.minShortSide),
+    opts.maxPixels,
+    opts.maxCoefficientBytes,
+  );
+}
+
+/**
+ * Decodes at a fixed 1/`denom` scale (or one picked from the stored size by a
+ * callback). Same checks and output contract as `decodeJpegScaled`.
+ */
+export function decodeJpegAtScale(
+  bytes: Uint8Array,
+  denom: ScaleDenom | ((width: number, height: number) => ScaleDenom),
+  maxPixels: number = DEFAULT_MAX_PIXELS,
+  maxCoefficientBytes: number = Number.POSITIVE_INFINITY,
+): DecodedImage & { scaleDenom: ScaleDenom } {
+  const info = probeImage(bytes); // 415 for non-JPEG / unsupported SOF / 12-bit / CMYK without Adobe
+  if (info.format !== "jpeg") throw unsupported("not a JPEG");
+  if (info.width === 0 || info.height === 0)
+    throw invalid(`JPEG declares an empty image (${info.width}x${info.height})`);
+  if (info.width * info.height > maxPixels) {
+    throw new ApiError("image_too_large", `image is ${info.width}x${info.height}; the limit is ${maxPixels} pixels`);
+  }
+  const d = typeof denom === "function" ? denom(info.width, info.height) : denom;
+  if (d !== 1 && d !== 2 && d !== 4 && d !== 8) throw new RangeError(`scale denominator must be 1, 2, 4 or 8`);
+  const dec = new Decoder(bytes, d, maxCoefficientBytes);
+  const data = dec.run();
+  if (dec.outW !== Math.ceil(info.width / d) || dec.outH !== Math.ceil(info.height / d)) {
+    throw invalid("JPEG frame header disagrees with the probed size");
+  }
+  return { ...info, width: dec.outW, height: dec.outH, data, scaleDenom: d };
+}
+
+class Decoder {
+  private frame?: Frame;
+  private readonly qts: (Int32Array | undefined)[] = [];
+  private readonly dcTables: (Huffman | undefined)[] = [];
+  private readonly acTables: (Huffman | undefined)[] = [];
+  private restartInterval = 0;
+  private jfif = false;
+  private adobeTransform: number | undefined;
+  private scans = 0;
+  private streamed = false;
+  private eobrun = 0;
+  outW = 0;
+  outH = 0;
+  private out?: Uint8Array;
+  private output?: OutputStage;
+
+  constructor(
+    private readonly b: Uint8Array,
+    private readonly denom: ScaleDenom,
+    private readonly maxCoefficientBytes: number,
+  ) {}
+
+  run(): Uint8Array {
+    const b = this.b;
+    const len = b.length;
+    if (len < 4 || b[0] !== 0xff || b[1] !== 0xd8) throw invalid("not a JPEG (no SOI marker)");
+    let off = 2;
+    for (;;) {
+      if (off >= len) throw invalid("JPEG is truncated: no end-of-image marker");
+      if (b[off] !== 0xff) throw invalid(`JPEG marker expected at offset ${off}`);
+      while (off < len && b[off] === 0xff) off++;
+      if (off >= len) throw invalid("JPEG is truncated: no end-of-image marker");
+      const marker = b[off] ?? 0;
+      off++;
+      if (marker === 0xd9) break;
+      if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue;
+      if (marker === 0xd8 || marker === 0x00) throw invalid(`unexpected JPEG marker 0xFF${marker.toString(16)}`);
+      if (off + 2 > len) throw invalid("JPEG segment header is truncated");
+      const segLen = be16(b, off);
+      if (segLen < 2) throw invalid(`JPEG segment has invalid length ${segLen}`);
+      const end = off + segLen;
+      if (end > len) throw invalid("JPEG segment is truncated");
+      const p = off + 2;
+      switch (marker) {
+        case 0xc0:
+        case 0xc1:
+        case 0xc2:
+          this.readFrame(p, end, marker === 0xc2);
+          break;
+        case 0xc4:
+          this.readDht(p, end);
+          break;
+        case 0xdb:
+          this.readDqt(p, end);
+          break;
+        case 0xdd:
+          if (segLen < 4) throw invalid("JPEG DRI segment is truncated");
+          this.restartInterval = be16(b, p);
+          break;
+        case 0xcc:
+          throw unsupported("arithmetic-coded JPEG is not supported");
+        case 0xe0:
+          if (segLen >= 7 && match(b, p, "JFIF\0")) this.jfif = true;
+          break;
+        case 0xee:
+          if (segLen >= 14 && match(b, p, "Adobe")) this.adobeTransform = b[p + 11] ?? 0;
+          break;
+        case 0xda: {
+          off = this.readScan(p, end);
+          continue;
+        }
+        default:
+          if (marker >= 0xc3 && marker <= 0xcf) throw unsupported("this JPEG coding process is not supported");
+      }
+      off = end;
+    }
+    if (this.scans === 0 || !this.frame) throw invalid("JPEG ends before any image data");
+    if (!this.streamed) this.outputFromCoefficients();
+    if (!this.out) throw invalid("JPEG has no image data");
+    return this.out;
+  }
+
+  private readFrame(p: number, end: number, progressive: boolean): void {
+    const b = this.b;
+    if (this.frame) throw invalid("JPEG has more than one frame header");
+    if (end - p < 6) throw invalid("JPEG frame header is truncated");
+    if (b[p] !== 8) throw unsupported(`${b[p]}-bit JPEG is not supported`);
+    const height = be16(b, p + 1);
+    const width = be16(b, p + 3);
+    const n = b[p + 5] ?? 0;
+    if (height === 0 || width === 0) throw invalid("JPEG frame declares an empty image (DNL not supported)");
+    if (n !== 1 && n !== 3 && n !== 4) throw unsupported(`JPEG with ${n} colour components is not supported`);
+    if (end - p < 6 + 3 * n) throw invalid("JPEG frame header is truncated");
+    const comps: Component[] = [];
+    for (let i = 0; i < n; i++) {
+      const q = p + 6 + 3 * i;
+      const hv = b[q + 1] ?? 0;
+      let h = hv >> 4;
+      let v = hv & 15;
+      const tq = b[q + 2] ?? 0;
+      if (h < 1 || h > 4 || v < 1 || v > 4) throw invalid("JPEG sampling factors out of range");
+      if (tq > 3) throw invalid("JPEG quantisation table selector out of range");
+      const id = b[q] ?? 0;
+      if (comps.some((c) => c.id === id)) throw invalid("JPEG frame repeats a component id");
+      if (n === 1) h = v = 1; // single component: one block per MCU whatever is declared
+      comps.push({ id, h, v, tq, bw: 0, bh: 0, cbw: 0, cbh: 0, pred: 0 });
+    }
+    const maxH = Math.max(...comps.map((c) => c.h));
+    const maxV = Math.max(...comps.map((c) => c.v));
+    const mcusX = Math.ceil(width / (8 * maxH));
+    const mcusY = Math.ceil(height / (8 * maxV));
+    for (const c of comps) {
+      c.bw = mcusX * c.h;
+      c.bh = mcusY * c.v;
+      c.cbw = Math.ceil(Math.ceil((width * c.h) / maxH) / 8);
+      c.cbh = Math.ceil(Math.ceil((height * c.v) / maxV) / 8);
+    }
+    this.frame = { progressive, width, height, comps, maxH, maxV, mcusX, mcusY };
+  }
+
+  private readDqt(p: number, end: number): void {
+    const b = this.b;
+    while (p < end) {
+      const pq = (b[p] ?? 0) >> 4;
+      const tq = (b[p] ?? 0) & 15;
+      p++;
+      if (pq > 1 || tq > 3) throw invalid("JPEG quantisation table header is invalid");
+      const size = pq ? 128 : 64;
+      if (p + size > end) throw invalid("JPEG quantisation table is truncated");
+      const t = new Int32Array(64);
+      for (let k = 0; k < 64; k++) t[ZIGZAG[k] ?? 0] = pq ? be16(b, p + 2 * k) : (b[p + k] ?? 0);
+      this.qts[tq] = t;
+      p += size;
+    }
+  }
+
+  private readDht(p: number, end: number): void {
+    const b = this.b;
+    while (p < end) {
+      if (p + 17 > end) throw invalid("JPEG Huffman table is truncated");
+      const tc = (b[p] ?? 0) >> 4;
+      const th = (b[p] ?? 0) & 15;
+      if (tc > 1 || th > 3) throw invalid("JPEG Huffman table header is invalid");
+      const counts = b.subarray(p + 1, p + 17);
+      let total = 0;
+      for (let i = 0; i < 16; i++) total += counts[i] ?? 0;
+      if (total > 256 || p + 17 + total > end) throw invalid("JPEG Huffman table is invalid or truncated");
+      const table = buildHuffman(counts, b.subarray(p + 17, p + 17 + total));
+      if (tc === 0) this.dcTables[th] = table;
+      else this.acTables[th] = table;
+      p += 17 + total;
+    }
+  }
+
+  /** Parses SOS, decodes the scan's entropy-coded data, returns the offset of the next marker. */
+  private readScan(p: number, end: number): number {
+    const b = this.b;
+    const frame = this.frame;
+    if (!frame) throw invalid("JPEG has scan data but no frame header");
+    if (this.streamed) throw invalid("JPEG has scan data after a complete sequential scan");
+    const ns = b[p] ?? 0;
+    if (ns < 1 || ns > 4 || end - p < 4 + 2 * ns) throw invalid("JPEG scan header is invalid");
+    const comps: Component[] = [];
+    for (let i = 0; i < ns; i++) {
+      const id = b[p + 1 + 2 * i] ?? 0;
+      const sel = b[p + 2 + 2 * i] ?? 0;
+      const c = frame.comps.find((x) => x.id === id);
+      if (!c || comps.includes(c)) throw invalid("JPEG scan names an unknown or repeated component");
+      c.dc = this.dcTables[sel >> 4];
+      c.ac = this.acTables[sel & 15];
+      if (!c.qt) {
+        const q = this.qts[c.tq];
+        if (!q) throw invalid("JPEG component uses an undefined quantisation table");
+        c.qt = q;
+      }
+      comps.push(c);
+    }
+    const q = p + 1 + 2 * ns;
+    const scan: Scan = {
+      comps,
+      ss: b[q] ?? 0,
+      se: b[q + 1] ?? 0,
+      ah: (b[q + 2] ?? 0) >> 4,
+      al: (b[q + 2] ?? 0) & 15,
+    };
+    if (ns > 1 && comps.reduce((s, c) => s + c.h * c.v, 0) > 10) throw invalid("JPEG scan has too many blocks per MCU");
+    const prog = frame.progressive;
+    if (prog) {
+      if (scan.ss > 63 || scan.se > 63 || scan.se < scan.ss || scan.al > 13 || scan.ah > 13) {
+        throw invalid("JPEG progressive scan parameters are invalid");
+      }
+      if (scan.ss === 0 && scan.se !== 0) throw invalid("JPEG progressive scan mixes DC and AC");
+      if (scan.ss > 0 && ns !== 1) throw invalid("JPEG progressive AC scan has more than one component");
+    }
+    for (const c of comps) {
+      const needDc = !prog || (scan.ss === 0 && scan.ah === 0);
+      const needAc = !prog || scan.ss > 0;
+      if ((needDc && !c.dc) || (needAc && !c.ac)) throw invalid("JPEG scan uses an undefined Huffman table");
+      c.pred = 0;
+    }
+    this.scans++;
+    this.eobrun = 0;
+    const reader = new BitReader(b, end);
+    if (!prog && this.scans === 1 && ns === frame.comps.length) {
+      this.decodeStreaming(reader, scan, frame);
+      this.streamed = true;
+    } else {
+      this.decodeToCoefficients(reader, scan, frame);
+    }
+    return reader.endOfScan();
+  }
+
+  private makeOutput(frame: Frame): OutputStage {
+    if (!this.output) {
+      this.output = new OutputStage(frame, this.denom, this.colourMode(frame));
+      this.outW = this.output.outW;
+      this.outH = this.output.outH;
+      this.out = this.output.out;
+    }
+    return this.output;
+  }
+
+  private colourMode(frame: Frame): ColourMode {
+    const n = frame.comps.length;
+    if (n === 1) return "gray";
+    if (n === 4) return this.adobeTransform ? "ycck" : "cmyk";
+    if (this.jfif) return "ycc";
+    if (this.adobeTransform !== undefined) return this.adobeTransform !== 0 ? "ycc" : "rgb";
+    const [a, b, c] = frame.comps.map((x) => x.id);
+    return a === 0x52 && b === 0x47 && c === 0x42 ? "rgb" : "ycc";
+  }
+
+  // ---- sequential, all components in one interleaved scan: streaming ----
+
+  private decodeStreaming(r: BitReader, scan: Scan, frame: Frame): void {
+    const output = this.makeOutput(frame);
+    const comps = frame.comps;
+    // One MCU row of coefficients per component.
+    const rows = comps.map((c) => new Int16Array(c.bw * c.v * 64));
+    const order = scan.comps.map((c) => comps.indexOf(c));
+    const ri = this.restartInterval;
+    let mcu = 0;
+    for (let my = 0; my < frame.mcusY; my++) {
+      for (const row of rows) row.fill(0);
+      for (let mx = 0; mx < frame.mcusX; mx++, mcu++) {
+        if (ri && mcu > 0 && mcu % ri === 0) {
+          r.restart();
+          for (const c of comps) c.pred = 0;
+        }
+        for (const ci of order) {
+          const c = comps[ci] as Component;
+          const row = rows[ci] as Int16Array;
+          for (let v = 0; v < c.v; v++) {
+            for (let h = 0; h < c.h; h++) {
+              decodeBaselineBlock(r, c, row, (v * c.bw + mx * c.h + h) * 64);
+            }
+          }
+        }
+        r.checkOverrun();
+      }
+      output.band(my, rows, 0);
+    }
+    output.finish();
+  }
+
+  // ---- progressive or multi-scan sequential: keep all coefficients ----
+
+  private decodeToCoefficients(r: BitReader, scan: Scan, frame: Frame): void {
+    if (!frame.comps.some((c) => c.coefs)) {
+      const bytes = frame.comps.reduce((sum, c) => sum + c.bw * c.bh * 128, 0);
+      if (bytes > this.maxCoefficientBytes) {
+        throw new ApiError(
+          "image_too_large",
+          `this ${frame.width}x${frame.height} ${frame.progressive ? "progressive" : "multi-scan"} JPEG needs ${(bytes / 1048576).toFixed(0)} MiB of coefficient memory to decode; the limit is ${(this.maxCoefficientBytes / 1048576).toFixed(0)} MiB (baseline JPEGs of this size are fine)`,
+        );
+      }
+    }
+    for (const c of frame.comps) {
+      if (!c.coefs) c.coefs = new Int16Array(c.bw * c.bh * 64);
+    }
+    const prog = frame.progressive;
+    const decodeBlock = (c: Component, off: number): void => {
+      const coefs = c.coefs as Int16Array;
+      if (!prog) decodeBaselineBlock(r, c, coefs, off);
+      else if (scan.ss === 0) {
+        if (scan.ah === 0) {
+          const t = r.decode(c.dc as Huffman);
+          c.pred += r.extend(t);
+          coefs[off] = c.pred * (1 << scan.al);
+        } else if (r.bit()) {
+          coefs[off] = (coefs[off] ?? 0) | (1 << scan.al);
+        }
+      } else if (scan.ah === 0) this.acFirst(r, c, coefs, off, scan);
+      else this.acRefine(r, c, coefs, off, scan);
+    };
+    const ri = this.restartInterval;
+    let mcu = 0;
+    const restartCheck = (): void => {
+      if (ri && mcu > 0 && mcu % ri === 0) {
+        r.restart();
+        for (const c of frame.comps) c.pred = 0;
+        this.eobrun = 0;
+      }
+    };
+    if (scan.comps.length === 1) {
+      const c = scan.comps[0] as Component;
+      for (let by = 0; by < c.cbh; by++) {
+        for (let bx = 0; bx < c.cbw; bx++, mcu++) {
+          restartCheck();
+          decodeBlock(c, (by * c.bw + bx) * 64);
+          r.checkOverrun();
+        }
+      }
+    } else {
+      for (let my = 0; my < frame.mcusY; my++) {
+        for (let mx = 0; mx < frame.mcusX; mx++, mcu++) {
+          restartCheck();
+          for (const c of scan.comps) {
+            for (let v = 0; v < c.v; v++) {
+              for (let h = 0; h < c.h; h++) decodeBlock(c, ((my * c.v + v) * c.bw + mx * c.h + h) * 64);
+            }
+          }
+          r.checkOverrun();
+        }
+      }
+    }
+  }
+
+  private acFirst(r: BitReader, c: Component, coefs: Int16Array, off: number, scan: Scan): void {
+    if (this.eobrun > 0) {
+      this.eobrun--;
+      return;
+    }
+    const ac = c.ac as Huffman;
+    const scale = 1 << scan.al;
+    for (let k = scan.ss; k <= scan.se; ) {
+      const rs = r.decode(ac);
+      const s = rs & 15;
+      const run = rs >> 4;
+      if (s === 0) {
+        if (run < 15) {
+          this.eobrun = (1 << run) - 1 + r.bits(run);
+          break;
+        }
+        k += 16;
+        continue;
+      }
+      k += run;
+      const v = r.extend(s);
+      if (k > 63) break;
+      coefs[off + (ZIGZAG[k] ?? 0)] = v * scale;
+      k++;
+    }
+  }
+
+  private acRefine(r: BitReader, c: Component, coefs: Int16Array, off: number, scan: Scan): void {
+    const p1 = 1 << scan.al;
+    const m1 = -1 << scan.al;
+    const se = scan.se;
+    let k = scan.ss;
+    if (this.eobrun === 0) {
+      const ac = c.ac as Huffman;
+      for (; k <= se; k++) {
+        const rs = r.decode(ac);
+        let run = rs >> 4;
+        let s = rs & 15;
+        if (s) {
+          // s must be 1 in a refinement scan; libjpeg warns and carries on.
+          s = r.bit() ? p1 : m1;
+        } else if (run !== 15) {
+          this.eobrun = (1 << run) + r.bits(run);
+          break;
+        }
+        do {
+          const z = off + (ZIGZAG[k] ?? 0);
+          const cur = coefs[z] ?? 0;
+          if (cur !== 0) {
+            if (r.bit() && (cur & p1) === 0) coefs[z] = cur >= 0 ? cur + p1 : cur + m1;
+          } else {
+            if (--run < 0) break;
+          }
+          k++;
+        } while (k <= se);
+        if (s && k <= 63) coefs[off + (ZIGZAG[k] ?? 0)] = s;
+      }
+    }
+    if (this.eobrun > 0) {
+      for (; k <= se; k++) {
+        const z = off + (ZIGZAG[k] ?? 0);
+        const cur = coefs[z] ?? 0;
+        if (cur !== 0 && r.bit() && (cur & p1) === 0) coefs[z] = cur >= 0 ? cur + p1 : cur + m1;
+      }
+      this.eobrun--;
+    }
+  }
+
+  private outputFromCoefficients(): void {
+    const frame = this.frame as Frame;
+    for (const c of frame.comps) {
+      if (!c.coefs) throw invalid("JPEG has a component that no scan codes");
+    }
+    const output = this.makeOutput(frame);
+    const coefs = frame.comps.map((c) => c.coefs as Int16Array);
+    for (let my = 0; my < frame.mcusY; my++) output.band(my, coefs, my);
+    output.finish();
+    for (const c of frame.comps) c.coefs = undefined;
+  }
+}
+
+/** Huffman-decodes one sequential-mode block into `out` at `off` (natural order). */
+function decodeBaselineBlock(r: BitReader, c: Component, out: Int16Array, off: number): void {
+  const t = r.decode(c.dc as Huffman);
+  c.pred += r.extend(t);
+  out[off] = c.pred;
+  const ac = c.ac as Huffman;
+  for (let k = 1; k < 64; ) {
+    const rs = r.decode(ac);
+    const s = rs & 15;
+    const run = rs >> 4;
+    if (s === 0) {
+      if (run !== 15) break;
+      k += 16;
+      continue;
+    }
+    k += run;
+    const v = r.extend(s);
+    if (k > 63) break;
+    out[off + (ZIGZAG[k] ?? 0)] = v;
+    k++;
+  }
+}
+
+// -------------------------------------------------------- output stage ----
+
+type ColourMode = "gray" | "ycc" | "rgb" | "cmyk" | "ycck";
+
+enum Up {
+  Copy,
+  Replicate,
+  H2V1,
+  H1V2,
+  H2V2,
+}
+
+interface Plane {
+  comp: Component;
+  /** Scaled block size for this component (1, 2, 4 or 8). */
+  sc: number;
+  idct: Idct;
+  /** Component samples at this scale (libjpeg's downsampled_width/height). */
+  dw: number;
+  dh: number;
+  rh: number;
+  rv: number;
+  mode: Up;
+  stride: number;
+  ringRows: number;
+  ring: Uint8Array;
+  sums: Int32Array;
+  row: Uint8Array;
+}
+
+const SCALEBITS = 16;
+const ONE_HALF = 1 << (SCALEBITS - 1);
+const fix = (x: number): number => Math.floor(x * (1 << SCALEBITS) + 0.5);
+let colourTables: { crR: Int32Array; cbB: Int32Array; crG: Int32Array; cbG: Int32Array } | undefined;
+
+function tables(): NonNullable<typeof colourTables> {
+  if (colourTables) return colourTables;
+  const crR = new Int32Array(256);
+  const cbB = new Int32Array(256);
+  const crG = new Int32Array(256);
+  const cbG = new Int32Array(256);
+  for (let i = 0; i < 256; i++) {
+    const x = i - 128;
+    crR[i] = (fix(1.402) * x + ONE_HALF) >> SCALEBITS;
+    cbB[i] = (fix(1.772) * x + ONE_HALF) >> SCALEBITS;
+    crG[i] = -fix(0.71414) * x;
+    cbG[i] = -fix(0.34414) * x + ONE_HALF;
+  }
+  colourTables = { crR, cbB, crG, cbG };
+  return colourTables;
+}
+
+const clamp8 = (v: number): number => (v < 0 ? 0 : Math.min(v, 255));
+
+/**
+ * Receives one MCU row ("band") of coefficients at a time, IDCTs it at the
+ * output scale into a 3-band ring per component, and emits the output rows of
+ * the previous band (fancy upsampling needs one component row of context on
+ * each side, so band r is emitted once band r+1 is in the ring).
+ */
+class OutputStage {
+  readonly outW: number;
+  readonly outH: number;
+  readonly out: Uint8Array;
+  private readonly planes: Plane[];
+  private readonly bandRows: number;
+  private emitted = 0;
+  private lastBand = -1;
+
+  constructor(
+    frame: Frame,
+    denom: ScaleDenom,
+    private readonly mode: ColourMode,
+  ) {
+    const { width, height, maxH, maxV } = frame;
+    const S = 8 / denom;
+    this.outW = Math.ceil(width / denom);
+    this.outH = Math.ceil(height / denom);
+    this.bandRows = maxV * S;
+    const fancy = S > 1;
+    this.planes = frame.comps.map((comp) => {
+      // jdmaster.c: enlarge a subsampled component's IDCT while that keeps
+      // its sample grid an integral fraction of the output grid.
+      let sc = S;
+      while (sc < 8 && (maxH * S) % (comp.h * sc * 2) === 0 && (maxV * S) % (comp.v * sc * 2) === 0) sc *= 2;
+      if ((maxH * S) % (comp.h * sc) !== 0 || (maxV * S) % (comp.v * sc) !== 0) {
+        throw unsupported("JPEG with fractional chroma sampling ratios is not supported");
+      }
+      const rh = (maxH * S) / (comp.h * sc);
+      const rv = (maxV * S) / (comp.v * sc);
+      const dw = Math.ceil((width * comp.h * sc) / (maxH * 8));
+      const dh = Math.ceil((height * comp.v * sc) / (maxV * 8));
+      let mode = Up.Replicate;
+      if (rh === 1 && rv === 1) mode = Up.Copy;
+      else if (rh === 2 && rv === 1 && fancy && dw > 2) mode = Up.H2V1;
+      else if (rh === 1 && rv === 2 && fancy) mode = Up.H1V2;
+      else if (rh === 2 && rv === 2 && fancy && dw > 2) mode = Up.H2V2;
+      const stride = comp.bw * sc;
+      const ringRows = 3 * comp.v * sc;
+      return {
+        comp,
+        sc,
+        idct: IDCTS[sc] as Idct,
+        dw,
+        dh,
+        rh,
+        rv,
+        mode,
+        stride,
+        ringRows,
+        ring: new Uint8Array(stride * ringRows),
+        sums: new Int32Array(mode === Up.H2V2 ? dw : 0),
+        row: new Uint8Array(this.outW),
+      };
+    });
+    this.out = new Uint8Array(this.outW * this.outH * 3);
+  }
+
+  /** IDCTs MCU row `band`; `coefs[i]` holds component i's blocks, block row `rowBase * v` first. */
+  band(band: number, coefs: Int16Array[], rowBase: number): void {
+    for (let i = 0; i < this.planes.length; i++) {
+      const pl = this.planes[i] as Plane;
+      const c = pl.comp;
+      const src = coefs[i] as Int16Array;
+      const q = c.qt as Int32Array;
+      const sc = pl.sc;
+      // Only blocks that reach into the image need transforming.
+      const blocksX = Math.min(c.bw, Math.ceil(pl.dw / sc) + 1);
+      for (let v = 0; v < c.v; v++) {
+        const ringRow = ((band * c.v + v) * sc) % pl.ringRows;
+        const srcRow = (rowBase * c.v + v) * c.bw;
+        for (let bx = 0; bx < blocksX; bx++) {
+          pl.idct(src, (srcRow + bx) * 64, q, pl.ring, ringRow * pl.stride + bx * sc, pl.stride);
+        }
+      }
+    }
+    if (band > 0) this.emit(band - 1);
+    this.lastBand = band;
+  }
+
+  finish(): void {
+    if (this.lastBand >= 0) this.emit(this.lastBand);
+    if (this.emitted !== this.outH) throw invalid("JPEG image data is incomplete");
+  }
+
+  private emit(band: number): void {
+    const y0 = band * this.bandRows;
+    const y1 = Math.min(y0 + this.bandRows, this.outH);
+    for (let y = y0; y < y1; y++) {
+      for (const pl of this.planes) upsampleRow(pl, y, this.outW);
+      this.convertRow(y);
+      this.emitted++;
+    }
+  }
+
+  private convertRow(y: number): void {
+    const out = this.out;
+    const w = this.outW;
+    let o = y * w * 3;
+    const p = this.planes;
+    const r0 = (p[0] as Plane).row;
+    if (this.mode === "gray") {
+      for (let x = 0; x < w; x++, o += 3) {
+        const g = r0[x] ?? 0;
+        out[o] = g;
+        out[o + 1] = g;
+        out[o + 2] = g;
+      }
+      return;
+    }
+    const r1 = (p[1] as Plane).row;
+    const r2 = (p[2] as Plane).row;
+    if (this.mode === "rgb") {
+      for (let x = 0; x < w; x++, o += 3) {
+        out[o] = r0[x] ?? 0;
+        out[o + 1] = r1[x] ?? 0;
+        out[o + 2] = r2[x] ?? 0;
+      }
+      return;
+    }
+    const { crR, cbB, crG, cbG } = tables();
+    if (this.mode === "ycc") {
+      for (let x = 0; x < w; x++, o += 3) {
+        const Y = r0[x] ?? 0;
+        const cb = r1[x] ?? 0;
+        const cr = r2[x] ?? 0;
+        out[o] = clamp8(Y + (crR[cr] ?? 0));
+        out[o + 1] = clamp8(Y + (((cbG[cb] ?? 0) + (crG[cr] ?? 0)) >> SCALEBITS));
+        out[o + 2] = clamp8(Y + (cbB[cb] ?? 0));
+      }
+      return;
+    }
+    // CMYK as stored by Adobe/Photoshop/PIL (inverted). YCCK -> that CMYK
+    // first (jdcolor.c ycck_cmyk_convert). Then PIL's "CMYK;I" -> RGB:
+    // c' = 255 - c, nk = 255 - k' = k, R = nk - muldiv255(c', nk).
+    const r3 = (p[3] as Plane).row;
+    const ycck = this.mode === "ycck";
+    for (let x = 0; x < w; x++, o += 3) {
+      let c = r0[x] ?? 0;
+      let m = r1[x] ?? 0;
+      let yy = r2[x] ?? 0;
+      const k = r3[x] ?? 0;
+      if (ycck) {
+        const Y = c;
+        const cb = m;
+        const cr = yy;
+        c = 255 - clamp8(Y + (crR[cr] ?? 0));
+        m = 255 - clamp8(Y + (((cbG[cb] ?? 0) + (crG[cr] ?? 0)) >> SCALEBITS));
+        yy = 255 - clamp8(Y + (cbB[cb] ?? 0));
+      }
+      out[o] = k - muldiv255(255 - c, k);
+      out[o + 1] = k - muldiv255(255 - m, k);
+      out[o + 2] = k - muldiv255(255 - yy, k);
+    }
+  }
+}
+
+const muldiv255 = (a: number, b: number): number => {
+  const t = a * b + 128;
+  return ((t >> 8) + t) >> 8;
+};
+
+/** Fills `pl.row[0..w)` with component samples upsampled to output row `y` (jdsample.c). */
+function upsampleRow(pl: Plane, y: number, w: number): void {
+  const { ring, stride, ringRows, dh, dw, row } = pl;
+  const at = (cy: number): number => ((cy < 0 ? 0 : cy >= dh ? dh - 1 : cy) % ringRows) * stride;
+  switch (pl.mode) {
+    case Up.Copy: {
+      const o = at(y);
+      row.set(ring.subarray(o, o + w));
+      return;
+    }
+    case Up.Replicate: {
+      const o = at(Math.floor(y / pl.rv));
+      const rh = pl.rh;
+      for (let x = 0; x < w; x++) row[x] = ring[o + Math.floor(x / rh)] ?? 0;
+      return;
+    }
+    case Up.H1V2: {
+      const cy = y >> 1;
+      const odd = y & 1;
+      const near = at(cy);
+      const far = at(odd ? cy + 1 : cy - 1);
+      const bias = odd ? 2 : 1;
+      for (let x = 0; x < w; x++) row[x] = ((ring[near + x] ?? 0) * 3 + (ring[far + x] ?? 0) + bias) >> 2;
+      return;
+    }
+    case Up.H2V1: {
+      const o = at(y);
+      for (let c = 0, x = 0; c < dw && x < w; c++) {
+        const here = (ring[o + c] ?? 0) * 3;
+        row[x++] = (here + (ring[o + (c > 0 ? c - 1 : 0)] ?? 0) + 1) >> 2;
+        if (x < w) row[x++] = (here + (ring[o + (c + 1 < dw ? c + 1 : c)] ?? 0) + 2) >> 2;
+      }
+      return;
+    }
+    case Up.H2V2: {
+      const cy = y >> 1;
+      const odd = y & 1;
+      const near = at(cy);
+      const far = at(odd ? cy + 1 : cy - 1);
+      const sums = pl.sums;
+      for (let c = 0; c < dw; c++) sums[c] = (ring[near + c] ?? 0) * 3 + (ring[far + c] ?? 0);
+      for (let c = 0, x = 0; c < dw && x < w; c++) {
+        const here = (sums[c] ?? 0) * 3;
+        row[x++] = (here + (sums[c > 0 ? c - 1 : 0] ?? 0) + 8) >> 4;
+        if (x < w) row[x++] = (here + (sums[c + 1 < dw ? c + 1 : c] ?? 0) + 7) >> 4;
+      }
+      return;
+    }
+  }
+}

@@ -1,0 +1,414 @@
+import type { PreprocessSpec, ResizeSpec } from "../models/manifest";
+import type { DecodedImage } from "./types";
+
+/**
+ * Image → model input tensor, matching torchvision's
+ * `ToTensor → Resize(antialias=True) → CenterCrop → Normalize` on the image the
+ * user *sees* (EXIF orientation applied).
+ *
+ * How it stays cheap on a 12-megapixel photo inside a 128 MB isolate:
+ *  - Geometry (oriented size, resized size, crop window) is computed first, and
+ *    only the resized pixels that survive the crop are ever computed. Each
+ *    output pixel of a separable resample depends only on its own weight row,
+ *    so skipping the cropped-away ones is exact (and it is what makes a 4x3000
+ *    strip, whose full resize would be 256x192000, affordable).
+ *  - The resample runs in *stored* orientation and the EXIF transform is
+ *    applied to the small result while writing the tensor. That is exact
+ *    because the filters are per-axis and symmetric: mirroring an axis mirrors
+ *    the sample centres, and transposing just swaps which axis table is used.
+ *    (To also match torch's float32 rounding of the centres, weights on a
+ *    mirrored axis are computed for the displayed index and then mirrored.)
+ *  - The horizontal pass reads the Uint8 source directly and only the band of
+ *    rows that the kept output rows need, so no full-resolution float copy is
+ *    made; intermediates are float32 like torch's (never rounded to uint8).
+ */
+
+export type TensorLayout = "NCHW" | "NHWC";
+
+export interface ModelInput {
+  layout: TensorLayout;
+  width: number;
+  height: number;
+}
+
+export interface Size {
+  width: number;
+  height: number;
+}
+
+/** Where the model input comes from in the resized (displayed) image. */
+export interface CropWindow {
+  /** May be negative: torchvision CenterCrop zero-pads when the image is smaller than the crop. */
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+export interface PreprocessGeometry {
+  /** Source size as displayed, i.e. after EXIF orientation. */
+  oriented: Size;
+  /** Size after Resize, in displayed orientation. */
+  resized: Size;
+  /** Window of the resized image that becomes the model input (whole image when the spec has no crop). */
+  crop: CropWindow;
+}
+
+/**
+ * Per EXIF orientation: does displayed x come from stored y (transpose), and is
+ * the displayed x / y axis mirrored relative to the stored axis it comes from.
+ * Derived from the displayed(dx,dy) → stored(sx,sy) maps (W,H = stored size):
+ *   1 sx=dx,     sy=dy        5 sx=dy,     sy=dx
+ *   2 sx=W-1-dx, sy=dy        6 sx=dy,     sy=H-1-dx   (rotate 90° CW to display)
+ *   3 sx=W-1-dx, sy=H-1-dy    7 sx=W-1-dy, sy=H-1-dx
+ *   4 sx=dx,     sy=H-1-dy    8 sx=W-1-dy, sy=dx       (rotate 90° CCW to display)
+ */
+const ORIENTATION: ReadonlyArray<readonly [swap: boolean, flipX: boolean, flipY: boolean]> = [
+  [false, false, false], // 0: unused, invalid values are treated as 1
+  [false, false, false],
+  [false, true, false],
+  [false, true, true],
+  [false, false, true],
+  [true, false, false],
+  [true, true, false],
+  [true, true, true],
+  [true, false, true],
+];
+
+function orientationEntry(orientation: number): readonly [boolean, boolean, boolean] {
+  // EXIF says readers should ignore values they do not know, so anything
+  // outside 1..8 means "as stored" rather than an error.
+  const entry = Number.isInteger(orientation) ? ORIENTATION[orientation] : undefined;
+  return entry ?? [false, false, false];
+}
+
+/** Displayed size of a stored `width x height` image: orientations 5..8 swap the axes. */
+export function orientedSize(width: number, height: number, orientation: number): Size {
+  return orientationEntry(orientation)[0] ? { width: height, height: width } : { width, height };
+}
+
+/** torchvision `_compute_resized_output_size` (no max_size) / exact size. */
+export function resizedSize(oriented: Size, resize: ResizeSpec): Size {
+  if (resize.mode === "exact") return { width: resize.width, height: resize.height };
+  const { width: w, height: h } = oriented;
+  // Same double-precision expression and truncation as Python's
+  // int(size * long / short), so results agree bit for bit.
+  if (w <= h) return { width: resize.size, height: Math.trunc((resize.size * h) / w) };
+  return { width: Math.trunc((resize.size * w) / h), height: resize.size };
+}
+
+/**
+ * torchvision CenterCrop offset along one axis of length `length`.
+ * crop <= length: int(round((length - crop) / 2.0)) with Python's half-to-even
+ * round (341 - 224 → 58, 343 - 224 → 60). crop > length: torchvision first pads
+ * (crop - length) // 2 zeros before (the odd one goes after), after which the
+ * offset in the padded image is 0, i.e. -pad in the original's coordinates.
+ */
+export function centerCropOffset(length: number, crop: number): number {
+  const d = length - crop;
+  if (d < 0) return 0 - Math.floor(-d / 2); // 0 - x, not -x: no -0 for a 1-pixel pad
+  const q = Math.floor(d / 2);
+  if (d % 2 === 0) return q;
+  return q % 2 === 0 ? q : q + 1;
+}
+
+export function preprocessGeometry(
+  width: number,
+  height: number,
+  orientation: number,
+  spec: Pick<PreprocessSpec, "resize" | "crop">,
+): PreprocessGeometry {
+  const oriented = orientedSize(width, height, orientation);
+  const resized = resizedSize(oriented, spec.resize);
+  const crop: CropWindow = spec.crop
+    ? {
+        left: centerCropOffset(resized.width, spec.crop.width),
+        top: centerCropOffset(resized.height, spec.crop.height),
+        width: spec.crop.width,
+        height: spec.crop.height,
+      }
+    : { left: 0, top: 0, width: resized.width, height: resized.height };
+  return { oriented, resized, crop };
+}
+
+/**
+ * Filter kernels as torch's `_aa` kernels (taken from PIL) define them. The
+ * argument and result are float32 there; the arithmetic in between is double
+ * because of the double literals, hence the single `fround` by the caller.
+ */
+function triangle(x: number): number {
+  const a = x < 0 ? -x : x;
+  return a < 1 ? 1 - a : 0;
+}
+
+function cubic(x: number): number {
+  // Keys cubic with a = -0.5 (PIL's value; torch's *_aa kernels use it too,
+  // unlike torch's non-antialiased bicubic which uses -0.75).
+  const A = -0.5;
+  const t = x < 0 ? -x : x;
+  if (t < 1) return ((A + 2) * t - (A + 3)) * t * t + 1;
+  if (t < 2) return (((t - 5) * t + 8) * t - 4) * A;
+  return 0;
+}
+
+/** Weights of one resample axis, for a contiguous run of output indices only. */
+interface AxisWeights {
+  /** First input index read by each output. */
+  start: Int32Array;
+  /** Number of taps per output. */
+  taps: Int32Array;
+  /** Weights of output k live at [k * stride, k * stride + taps[k]). */
+  stride: number;
+  weights: Float64Array;
+  /** Input range [lo, hi) read by any of these outputs. */
+  lo: number;
+  hi: number;
+}
+
+const f32 = Math.fround;
+
+/**
+ * torch `_compute_weights_aa` (itself PIL's `precompute_coeffs`): output i
+ * samples at centre (i + 0.5) * scale; when downscaling the kernel is
+ * stretched by the scale (that is the antialiasing); taps are clipped to the
+ * image and the weights renormalised, which is how borders are handled.
+ *
+ * For a float32 tensor torch evaluates this in float32 (scale, centre,
+ * support, kernel argument, weights, their sum), with some intermediate steps
+ * promoted to double by C++'s literal rules. The `f32` calls reproduce exactly
+ * those roundings: in double (PIL's precision) the centres drift by ~i * 2^-24
+ * pixels relative to torch and outputs differ by up to ~7e-5 after
+ * normalisation; with them the difference is torch's float32 summation, ~1e-6.
+ */
+function axisWeights(
+  inSize: number,
+  outSize: number,
+  first: number,
+  count: number,
+  filter: "bilinear" | "bicubic",
+  mirror: boolean,
+): AxisWeights {
+  const kernel = filter === "bicubic" ? cubic : triangle;
+  const radius = filter === "bicubic" ? 2 : 1;
+  const scale = f32(inSize / outSize);
+  const support = scale >= 1 ? f32(radius * scale) : radius;
+  const invScale = scale >= 1 ? f32(1 / scale) : 1;
+  const stride = Math.ceil(support) * 2 + 1;
+  const start = new Int32Array(count);
+  const taps = new Int32Array(count);
+  const weights = new Float64Array(count * stride);
+  let lo = inSize;
+  let hi = 0;
+  for (let k = 0; k < count; k++) {
+    // On a mirrored axis torch computes output d = n-1-s of the displayed
+    // image, whose float32 centre is not exactly the mirror of s's; so compute
+    // d's taps over displayed input indices and mirror them into stored ones.
+    const i = mirror ? outSize - 1 - (first + k) : first + k;
+    const center = f32(scale * (i + 0.5));
+    // C-style (int) casts truncate toward zero; Math.trunc matches.
+    let xmin = Math.max(Math.trunc(f32(center - support) + 0.5), 0);
+    let xmax = Math.min(Math.trunc(f32(center + support) + 0.5), inSize);
+    const base = k * stride;
+    let total = 0;
+    for (let j = xmin; j < xmax; j++) {
+      const w = f32(kernel(f32((f32(j - center) + 0.5) * invScale)));
+      weights[base + j - xmin] = w;
+      total = f32(total + w);
+    }
+    if (total !== 0) {
+      for (let j = 0; j < xmax - xmin; j++) weights[base + j] = f32((weights[base + j] ?? 0) / total);
+    }
+    if (mirror) {
+      weights.subarray(base, base + xmax - xmin).reverse();
+      const storedMin = inSize - xmax;
+      xmax = inSize - xmin;
+      xmin = storedMin;
+    }
+    // Drop zero-weight taps at either end (e.g. the identity "resize" has one
+    // real tap out of two). Adding 0 * pixel changes nothing, it only costs time.
+    let a = 0;
+    let n = xmax - xmin;
+    while (n > 1 && weights[base + a] === 0) {
+      a++;
+      n--;
+    }
+    while (n > 1 && weights[base + a + n - 1] === 0) n--;
+    if (a > 0) weights.copyWithin(base, base + a, base + a + n);
+    xmin += a;
+    xmax = xmin + n;
+    start[k] = xmin;
+    taps[k] = n;
+    if (xmin < lo) lo = xmin;
+    if (xmax > hi) hi = xmax;
+  }
+  return { start, taps, stride, weights, lo, hi };
+}
+
+/** Range of resized indices along one displayed axis that the crop window actually reads. */
+function keptRange(resizedLength: number, offset: number, cropLength: number): [number, number] {
+  return [Math.max(0, offset), Math.min(resizedLength, offset + cropLength)];
+}
+
+/**
+ * Resize + centre-crop + normalise `img` into a tensor for `input`.
+ * Output length is 3 * input.width * input.height, planar (NCHW) or
+ * interleaved (NHWC). Throws if the spec does not produce `input`'s size —
+ * that is a manifest bug, not a client error.
+ */
+export function preprocess(img: DecodedImage, spec: PreprocessSpec, input: ModelInput): Float32Array {
+  const { width: W, height: H, data } = img;
+  if (!(Number.isInteger(W) && Number.isInteger(H) && W > 0 && H > 0)) {
+    throw new Error(`preprocess: invalid image size ${W}x${H}`);
+  }
+  if (data.length !== W * H * 3) {
+    throw new Error(`preprocess: expected ${W * H * 3} RGB bytes, got ${data.length}`);
+  }
+  const geo = preprocessGeometry(W, H, img.orientation, spec);
+  const { resized, crop } = geo;
+  if (crop.width !== input.width || crop.height !== input.height) {
+    throw new Error(
+      `preprocess: spec yields ${crop.width}x${crop.height} but the model input is ${input.width}x${input.height}`,
+    );
+  }
+  const [swap, flipX, flipY] = orientationEntry(img.orientation);
+
+  // Resized size in stored orientation.
+  const RsW = swap ? resized.height : resized.width;
+  const RsH = swap ? resized.width : resized.height;
+
+  // Kept resized indices per displayed axis, mapped to the stored axis they
+  // come from (mirroring a range [a, b) gives [n - b, n - a)).
+  const [dxA, dxB] = keptRange(resized.width, crop.left, crop.width);
+  const [dyA, dyB] = keptRange(resized.height, crop.top, crop.height);
+  const sxFromDx: [number, number] = flipX ? [resized.width - dxB, resized.width - dxA] : [dxA, dxB];
+  const syFromDy: [number, number] = flipY ? [resized.height - dyB, resized.height - dyA] : [dyA, dyB];
+  const [sxA, sxB] = swap ? syFromDy : sxFromDx;
+  const [syA, syB] = swap ? sxFromDx : syFromDy;
+  const nx = sxB - sxA;
+  const ny = syB - syA;
+
+  const xw = axisWeights(W, RsW, sxA, nx, spec.filter, swap ? flipY : flipX);
+  const yw = axisWeights(H, RsH, syA, ny, spec.filter, swap ? flipX : flipY);
+
+  // Pass 1 (horizontal), straight from the Uint8 source, only rows yw.lo..yw.hi.
+  const rowLen = nx * 3;
+  const band = yw.hi - yw.lo;
+  const tmp = new Float32Array(band * rowLen);
+  {
+    const { start, taps, stride, weights } = xw;
+    for (let y = yw.lo; y < yw.hi; y++) {
+      const rowBase = y * W * 3;
+      let o = (y - yw.lo) * rowLen;
+      for (let i = 0; i < nx; i++) {
+        let p = rowBase + (start[i] ?? 0) * 3;
+        let wo = i * stride;
+        const end = wo + (taps[i] ?? 0);
+        let r = 0;
+        let g = 0;
+        let b = 0;
+        for (; wo < end; wo++, p += 3) {
+          const w = weights[wo] ?? 0;
+          r += w * (data[p] ?? 0);
+          g += w * (data[p + 1] ?? 0);
+          b += w * (data[p + 2] ?? 0);
+        }
+        tmp[o++] = r;
+        tmp[o++] = g;
+        tmp[o++] = b;
+      }
+    }
+  }
+
+  // Pass 2 (vertical) into the small stored-orientation result, accumulated
+  // in float64 (rounding the output once is closer to torch than float32 sums).
+  const small = new Float64Array(ny * rowLen);
+  {
+    const { start, taps, stride, weights } = yw;
+    for (let j = 0; j < ny; j++) {
+      const outBase = j * rowLen;
+      const n = taps[j] ?? 0;
+      let src = ((start[j] ?? 0) - yw.lo) * rowLen;
+      for (let k = 0; k < n; k++, src += rowLen) {
+        const w = weights[j * stride + k] ?? 0;
+        for (let q = 0; q < rowLen; q++) small[outBase + q] = (small[outBase + q] ?? 0) + w * (tmp[src + q] ?? 0);
+      }
+    }
+  }
+
+  // Offsets into `small` for each displayed output column / row (-1 = padding).
+  // With a transpose, displayed x walks stored rows and displayed y stored columns.
+  const colOff = new Int32Array(crop.width);
+  for (let x = 0; x < crop.width; x++) {
+    const d = crop.left + x;
+    if (d < 0 || d >= resized.width) {
+      colOff[x] = -1;
+      continue;
+    }
+    const s = flipX ? resized.width - 1 - d : d;
+    colOff[x] = swap ? (s - syA) * rowLen : (s - sxA) * 3;
+  }
+  const rowOff = new Int32Array(crop.height);
+  for (let y = 0; y < crop.height; y++) {
+    const d = crop.top + y;
+    if (d < 0 || d >= resized.height) {
+      rowOff[y] = -1;
+      continue;
+    }
+    const s = flipY ? resized.height - 1 - d : d;
+    rowOff[y] = swap ? (s - sxA) * 3 : (s - syA) * rowLen;
+  }
+
+  // Normalise: (p * rescale - mean) / std, folded into one multiply-add.
+  const [m0, m1, m2] = spec.mean;
+  const [s0, s1, s2] = spec.std;
+  const k0 = spec.rescale / s0;
+  const k1 = spec.rescale / s1;
+  const k2 = spec.rescale / s2;
+  const b0 = -m0 / s0;
+  const b1 = -m1 / s1;
+  const b2 = -m2 / s2;
+
+  const OW = crop.width;
+  const OH = crop.height;
+  const plane = OW * OH;
+  const out = new Float32Array(plane * 3);
+  const planar = input.layout === "NCHW";
+  for (let y = 0; y < OH; y++) {
+    const ro = rowOff[y] ?? -1;
+    for (let x = 0; x < OW; x++) {
+      const co = colOff[x] ?? -1;
+      let r = 0;
+      let g = 0;
+      let b = 0;
+      if (ro >= 0 && co >= 0) {
+        const i = ro + co;
+        r = small[i] ?? 0;
+        g = small[i + 1] ?? 0;
+        b = small[i + 2] ?? 0;
+      }
+      const pix = y * OW + x;
+      if (planar) {
+        out[pix] = r * k0 + b0;
+        out[plane + pix] = g * k1 + b1;
+        out[2 * plane + pix] = b * k2 + b2;
+      } else {
+        const o = pix * 3;
+        out[o] = r * k0 + b0;
+        out[o + 1] = g * k1 + b1;
+        out[o + 2] = b * k2 + b2;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The smallest shorter side a JPEG may be DCT-downscaled to before this
+ * preprocessing runs: twice the resize target, so the antialiased resize that
+ * follows still averages at least 2x2 decoded pixels per output pixel and the
+ * DCT scaling never becomes the resampling filter.
+ */
+export function minDecodeShortSide(spec: PreprocessSpec): number {
+  const r = spec.resize;
+  return 2 * (r.mode === "shortest-edge" ? r.size : Math.max(r.width, r.height));
+}

@@ -1,0 +1,118 @@
+import { readFile } from "node:fs/promises";
+import { join, resolve, sep } from "node:path";
+import * as ortNode from "onnxruntime-node";
+import { type RefSpec, referencePreprocess } from "./preprocess";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const SERVED = [resolve(ROOT, "models"), resolve(ROOT, "test/fixtures")];
+const IMAGES = join(ROOT, "test/fixtures/images");
+
+/**
+ * Runs in Node, reached from workerd tests through a service binding (see
+ * vitest.config.ts), so the worker under test and its reference never share code:
+ *
+ *   GET /files/<repo path>                 bytes of a file under models/ or test/fixtures/
+ *   GET /reference?model=<id>&fixture=<n>  softmax probabilities from the independent path:
+ *        PIL's decode of the fixture (committed .rgb) -> test/reference/preprocess.ts
+ *        (literal torchvision semantics) -> onnxruntime-node (native CPU, 1 thread)
+ */
+export async function referenceService(request: Request): Promise<Response> {
+  const url = new URL(request.url);
+  try {
+    if (url.pathname.startsWith("/files/")) return await serveFile(decodeURIComponent(url.pathname.slice(7)));
+    if (url.pathname === "/reference" && request.method === "GET") {
+      const model = url.searchParams.get("model") ?? "";
+      const fixture = url.searchParams.get("fixture") ?? "";
+      return Response.json(await referenceClassify(model, fixture));
+    }
+    if (url.pathname === "/reference" && request.method === "POST") {
+      // Pixels decoded elsewhere (by the worker's decoder): isolates preprocess + inference parity.
+      const q = (k: string) => Number(url.searchParams.get(k));
+      const data = new Uint8Array(await request.arrayBuffer());
+      const image = { width: q("width"), height: q("height"), orientation: q("orientation") || 1, data };
+      if (data.length !== image.width * image.height * 3)
+        throw new Error("pixel buffer does not match width x height x 3");
+      return Response.json(await referenceClassifyPixels(url.searchParams.get("model") ?? "", image));
+    }
+    return new Response("unknown reference route", { status: 404 });
+  } catch (e) {
+    return new Response(e instanceof Error ? (e.stack ?? e.message) : String(e), { status: 500 });
+  }
+}
+
+async function serveFile(rel: string): Promise<Response> {
+  const path = resolve(ROOT, rel);
+  if (!SERVED.some((dir) => path.startsWith(dir + sep))) return new Response("forbidden", { status: 403 });
+  try {
+    return new Response(await readFile(path));
+  } catch {
+    return new Response("not found", { status: 404 });
+  }
+}
+
+interface Manifest {
+  id: string;
+  file: { r2Key: string };
+  input: { name: string; layout: "NCHW" | "NHWC"; width: number; height: number };
+  preprocess: RefSpec;
+  output: { name: string; kind: "logits" | "probabilities" };
+}
+
+interface FixtureEntry {
+  name: string;
+  width: number;
+  height: number;
+  orientation: number;
+}
+
+const sessions = new Map<string, Promise<{ manifest: Manifest; session: ortNode.InferenceSession }>>();
+
+function loadModel(id: string) {
+  if (!/^[a-z0-9.-]+$/.test(id)) throw new Error(`bad model id ${id}`);
+  let entry = sessions.get(id);
+  if (!entry) {
+    entry = (async () => {
+      const dir = join(ROOT, "models", id);
+      const manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as Manifest;
+      const file = join(dir, manifest.file.r2Key.split("/").pop() as string);
+      const session = await ortNode.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+      return { manifest, session };
+    })();
+    sessions.set(id, entry);
+  }
+  return entry;
+}
+
+export async function referenceClassify(modelId: string, fixture: string): Promise<{ probs: number[] }> {
+  const index = JSON.parse(await readFile(join(IMAGES, "index.json"), "utf8")) as
+    | FixtureEntry[]
+    | { images: FixtureEntry[] };
+  const list = Array.isArray(index) ? index : index.images;
+  const entry = list.find((e) => e.name === fixture);
+  if (!entry) throw new Error(`unknown fixture ${fixture}`);
+  const data = new Uint8Array(await readFile(join(IMAGES, `${fixture}.rgb`)));
+  return referenceClassifyPixels(modelId, {
+    width: entry.width,
+    height: entry.height,
+    data,
+    orientation: entry.orientation,
+  });
+}
+
+export async function referenceClassifyPixels(
+  modelId: string,
+  image: { width: number; height: number; data: Uint8Array; orientation: number },
+): Promise<{ probs: number[] }> {
+  const { manifest, session } = await loadModel(modelId);
+  const tensor = referencePreprocess(image, manifest.preprocess, manifest.input);
+  const { input } = manifest;
+  const dims = input.layout === "NCHW" ? [1, 3, input.height, input.width] : [1, input.height, input.width, 3];
+  const out = await session.run({ [input.name]: new ortNode.Tensor("float32", tensor, dims) });
+  const raw = out[manifest.output.name]?.data as Float32Array;
+  if (manifest.output.kind === "probabilities") return { probs: Array.from(raw) };
+  // Softmax written out here rather than imported from src/: the reference shares no code with the worker.
+  const max = Math.max(...raw);
+  const exps = Array.from(raw, (v) => Math.exp(v - max));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return { probs: exps.map((e) => e / sum) };
+}

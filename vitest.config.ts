@@ -1,0 +1,41 @@
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+import { referenceService } from "./test/reference/service";
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        // Pure stages (decode, preprocess, postprocess) and reference parity, in plain Node.
+        test: {
+          name: "node",
+          include: ["test/node/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        // The worker itself, inside workerd, with real local R2 and KV. Each file
+        // pays ~15 s to import ORT's 14 MB wasm, so keep these files few and full.
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              // Node-side helper reachable from tests as env.REFERENCE: serves the
+              // repo's model and fixture files (to seed the real local R2) and the
+              // independent onnxruntime-node reference results.
+              serviceBindings: { REFERENCE: referenceService },
+            },
+          }),
+        ],
+        test: {
+          name: "workerd",
+          include: ["test/workerd/**/*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
+  },
+});
