@@ -218,22 +218,28 @@ async function verify(id) {
   }
   console.log(`inputs  ${N} synthetic 224x224 (8-bit, normalised per manifest); distinct int8 top-1: ${top1s.size}`);
   if (f) {
-    console.log(`int8 vs fp32: top-1 agreement ${agree1}/${N}; mean top-5 overlap ${(overlap5 / N).toFixed(2)}/5; ` +
-      `identical top-5 set ${sameSet5}/${N}, identical top-5 order ${sameOrder5}/${N}; max |dp| ${maxDp.toExponential(3)}`);
+    console.log(
+      `int8 vs fp32: top-1 agreement ${agree1}/${N}; mean top-5 overlap ${(overlap5 / N).toFixed(2)}/5; ` +
+        `identical top-5 set ${sameSet5}/${N}, identical top-5 order ${sameOrder5}/${N}; max |dp| ${maxDp.toExponential(3)}`,
+    );
   } else {
     console.log(`fp32 model not found at ${fp32Path} (run scripts/build_models.py); skipping comparison`);
   }
   console.log(`int8 vs int8 with DQ constant-folded: max |dlogit| ${maxDl.toExponential(3)}`);
   console.log(`int8 top1-top2 softmax margin:  ${quantiles(margins)}`);
   console.log(`int8 top5-top6 logit gap:       ${quantiles(gaps56)}`);
-  console.log(`median latency (1 thread): int8 ${q.medianMs.toFixed(1)} ms; int8 DQ-folded (disable_quant_qdq=1) ` +
-    `${qf.medianMs.toFixed(1)} ms${f ? `; fp32 ${f.medianMs.toFixed(1)} ms` : ""}`);
+  console.log(
+    `median latency (1 thread): int8 ${q.medianMs.toFixed(1)} ms; int8 DQ-folded (disable_quant_qdq=1) ` +
+      `${qf.medianMs.toFixed(1)} ms${f ? `; fp32 ${f.medianMs.toFixed(1)} ms` : ""}`,
+  );
   return true;
 }
 
 const wanted = process.argv.slice(2);
 const ids = readdirSync(join(ROOT, "models"))
-  .filter((d) => existsSync(join(ROOT, "models", d, "manifest.json")) && statSync(join(ROOT, "models", d)).isDirectory())
+  .filter(
+    (d) => existsSync(join(ROOT, "models", d, "manifest.json")) && statSync(join(ROOT, "models", d)).isDirectory(),
+  )
   .filter((d) => wanted.length === 0 || wanted.includes(d))
   .sort();
 if (ids.length === 0) {

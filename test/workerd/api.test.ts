@@ -429,8 +429,28 @@ describe("missing or corrupt model files", () => {
     // Fixed: after the back-off expires the next request loads it.
     await env.MODELS.put(ghost.manifest.file.r2Key, bytes);
     await new Promise((r) => setTimeout(r, 2100));
-    const loaded = await getSession(env.MODELS, ghost);
-    expect(loaded.session.inputNames).toContain("input");
+    // Concurrent cold requests share one load: one session, one set of load timings.
+    const [a, b] = await Promise.all([getSession(env.MODELS, ghost), getSession(env.MODELS, ghost)]);
+    expect(a.session).toBe(b.session);
+    expect([a.loadTimings, b.loadTimings].filter(Boolean)).toHaveLength(1);
+    expect(a.session.inputNames).toContain("input");
+    expect((await getSession(env.MODELS, ghost)).session).toBe(a.session);
+  });
+});
+
+describe("concurrency", () => {
+  it("concurrent requests in one isolate each get their own correct answer", async () => {
+    // Inference is serialised per isolate; interleaving would mix up outputs.
+    const names = ["jpeg_restart", "png_adam7", "png_palette_4bit", "jpeg_rgb_adobe", "png_1x1", "jpeg_exif_orient3"];
+    const results = await Promise.all(names.map((n) => classifyFixture(n, "model=densenet-121&top_k=5")));
+    for (const [i, name] of names.entries()) {
+      const { status, body } = results[i] as { status: number; body: ClassifyBody };
+      expect(status, name).toBe(200);
+      expect(body.cached, name).toBe(false);
+      const ref = await env.REFERENCE.fetch(`http://reference/reference?model=densenet-121&fixture=${name}`);
+      const { probs } = (await ref.json()) as { probs: number[] };
+      for (const p of body.predictions) expect(Math.abs(p.score - (probs[p.index] as number)), name).toBeLessThan(2e-5);
+    }
   });
 });
 
