@@ -1,6 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
-import { referenceService } from "./test/reference/service";
+import { outboundService, referenceService } from "./test/reference/service";
 
 export default defineConfig({
   test: {
@@ -26,6 +26,10 @@ export default defineConfig({
               // repo's model and fixture files (to seed the real local R2) and the
               // independent onnxruntime-node reference results.
               serviceBindings: { REFERENCE: referenceService },
+              // The worker's own fetch() (URL sources, webhooks) goes to a Node stand-in for the internet.
+              outboundService,
+              // Transient-fault retries wait 1 s, 2 s, ... instead of 5 s, 10 s, ...
+              bindings: { JOB_RETRY_BASE_SECONDS: "1" },
             },
           }),
         ],

@@ -3,6 +3,8 @@ import { HTTPException } from "hono/http-exception";
 import { ApiError, type ErrorCode, isApiError } from "./errors";
 import { classifyRoutes } from "./routes/classify";
 import { healthRoutes } from "./routes/health";
+import { imageRoutes, tagRoutes } from "./routes/images";
+import { jobRoutes } from "./routes/jobs";
 import { modelRoutes } from "./routes/models";
 
 export const app = new Hono<{ Bindings: Env }>();
@@ -10,6 +12,9 @@ export const app = new Hono<{ Bindings: Env }>();
 app.route("/healthz", healthRoutes);
 app.route("/v1/models", modelRoutes);
 app.route("/v1/classify", classifyRoutes);
+app.route("/v1/jobs", jobRoutes);
+app.route("/v1/images", imageRoutes);
+app.route("/v1/tags", tagRoutes);
 
 app.notFound((c) => {
   throw new ApiError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`);

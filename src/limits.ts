@@ -32,6 +32,35 @@ export const LIMITS = {
   defaultCacheTtlSeconds: 7 * 24 * 3600,
   /** KV rejects expirationTtl below 60 seconds. */
   minCacheTtlSeconds: 60,
+  /** Longest R2 key accepted for uploads and job sources (R2 allows 1024 bytes). */
+  maxImageKeyLength: 512,
+  /** Longest URL accepted as a job source. */
+  maxUrlLength: 2048,
+  /** urls + keys listed inline in one POST /v1/jobs (a prefix has no limit). */
+  maxJobListItems: 10_000,
+  /** Results per page of GET /v1/jobs/:id/results. */
+  resultsPage: { default: 500, max: 1000 },
+  /** Messages per Queue sendBatch (the platform's limit is 100 messages / 256 KB). */
+  queueSendBatch: 100,
+  /** Items a job tracker lists or enqueues per alarm run before re-arming itself. */
+  trackerPumpItems: 1000,
+  /**
+   * An item claimed by a consumer that has not reported back after this long is
+   * presumed lost (crashed isolate) and re-enqueued; after `maxSweeps` of those
+   * it is failed, so a job can never hang in "running".
+   */
+  itemLeaseMs: 10 * 60_000,
+  /** A queued item not even claimed within this long is re-enqueued (queue retries can take minutes). */
+  queuedLeaseMs: 30 * 60_000,
+  maxSweeps: 3,
+  /** How often a job with outstanding items wakes up to sweep. */
+  sweepIntervalMs: 60_000,
+  /** Consumer retry delay for transient faults: base * 2^(attempt-1), capped. */
+  retryDelaySeconds: { base: 5, max: 300 },
+  /** Fetching an image URL: total time and size cap. */
+  urlFetch: { timeoutMs: 15_000, maxRedirects: 5 },
+  /** Completion webhook: attempts, first delay (doubling). */
+  webhook: { attempts: 6, firstDelayMs: 5_000, timeoutMs: 10_000 },
   /** First and largest back-off after a model fails to load (ms), doubling in between. */
   modelRetryBackoffMs: { initial: 2_000, max: 60_000 },
 } as const;

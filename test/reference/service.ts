@@ -19,6 +19,9 @@ const IMAGES = join(ROOT, "test/fixtures/images");
 export async function referenceService(request: Request): Promise<Response> {
   const url = new URL(request.url);
   try {
+    if (url.pathname.startsWith("/webhooks/")) {
+      return Response.json(webhooks.get(decodeURIComponent(url.pathname.slice(10))) ?? []);
+    }
     if (url.pathname.startsWith("/files/")) return await serveFile(decodeURIComponent(url.pathname.slice(7)));
     if (url.pathname === "/reference" && request.method === "GET") {
       const model = url.searchParams.get("model") ?? "";
@@ -115,4 +118,48 @@ export async function referenceClassifyPixels(
   const exps = Array.from(raw, (v) => Math.exp(v - max));
   const sum = exps.reduce((a, b) => a + b, 0);
   return { probs: exps.map((e) => e / sum) };
+}
+
+// ---------------------------------------------------------------- outbound --
+
+interface RecordedWebhook {
+  headers: Record<string, string>;
+  body: string;
+}
+const webhooks = new Map<string, RecordedWebhook[]>();
+const failedOnce = new Set<string>();
+
+/**
+ * The worker's outbound fetch() in tests (miniflare `outboundService`): stands in
+ * for the internet with real HTTP semantics.
+ *   http://images.test/<file>          a fixture from test/fixtures/images (404 if none)
+ *   http://flaky.test/<file>           503 on the first request for a path, then the fixture
+ *   http://hooks.test/<name>           records a webhook delivery (GET /webhooks/<name> reads them)
+ *   http://hooks.test/fail-once/<name> 500 the first time, then records
+ */
+export async function outboundService(request: Request): Promise<Response> {
+  const url = new URL(request.url);
+  const path = decodeURIComponent(url.pathname.slice(1));
+  if (url.hostname === "images.test" || url.hostname === "flaky.test") {
+    if (url.hostname === "flaky.test" && !failedOnce.has(url.href)) {
+      failedOnce.add(url.href);
+      return new Response("try again", { status: 503 });
+    }
+    return serveFile(`test/fixtures/images/${path}`);
+  }
+  if (url.hostname === "hooks.test" && request.method === "POST") {
+    let name = path;
+    if (path.startsWith("fail-once/")) {
+      name = path.slice("fail-once/".length);
+      if (!failedOnce.has(url.href)) {
+        failedOnce.add(url.href);
+        return new Response("down", { status: 500 });
+      }
+    }
+    const list = webhooks.get(name) ?? [];
+    list.push({ headers: Object.fromEntries(request.headers), body: await request.text() });
+    webhooks.set(name, list);
+    return new Response("ok");
+  }
+  return new Response(`no route to ${url.host} in tests`, { status: 502 });
 }

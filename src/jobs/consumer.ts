@@ -1,0 +1,138 @@
+import { getModel } from "../models/registry";
+import { type ClassifyDeps, classify } from "../services/classify";
+import { type ItemOutcome, JobItemMessage } from "./schema";
+import { classifyFailure, type ImageLoader } from "./sources";
+import { jobStub } from "./stub";
+import type { JobTracker } from "./tracker";
+
+export interface JobConsumerDeps {
+  jobs: DurableObjectNamespace<JobTracker>;
+  load: ImageLoader;
+  classify: ClassifyDeps;
+}
+
+/** Delay before the nth retry of a transient fault: 5 s, 10 s, 20 s ... capped at 5 min. */
+export function retryDelaySeconds(attempts: number, base: number, max: number): number {
+  return Math.min(max, base * 2 ** Math.max(0, attempts - 1));
+}
+
+/**
+ * Consumes a batch of job items inside one isolate (so every item reuses the
+ * warm session). Per job in the batch: one `claim` round trip decides which
+ * messages to work on (duplicates and cancelled items are acked unprocessed),
+ * then each item is loaded and classified through the same service as
+ * POST /v1/classify (so results land in the shared KV cache), and one
+ * `complete` round trip records the outcomes before the messages are acked.
+ */
+export async function consumeJobBatch(
+  batch: MessageBatch<unknown>,
+  deps: JobConsumerDeps,
+  retry: { base: number; max: number },
+): Promise<void> {
+  const byJob = new Map<string, Array<{ msg: Message<unknown>; body: JobItemMessage }>>();
+  for (const msg of batch.messages) {
+    const parsed = JobItemMessage.safeParse(msg.body);
+    if (!parsed.success) {
+      // Cannot be attributed to a job or retried into validity: drop it loudly.
+      console.error(`jobs: dropping malformed message ${msg.id}: ${parsed.error.message}`);
+      msg.ack();
+      continue;
+    }
+    const list = byJob.get(parsed.data.job) ?? [];
+    list.push({ msg, body: parsed.data });
+    byJob.set(parsed.data.job, list);
+  }
+
+  for (const [jobId, entries] of byJob) {
+    const stub = jobStub(deps.jobs, jobId);
+    let granted: Set<number>;
+    try {
+      granted = new Set(await stub.claim(entries.map((e) => ({ item: e.body.item, token: e.msg.id }))));
+    } catch (e) {
+      // The job's Durable Object is unreachable: try the whole group again later.
+      for (const { msg } of entries)
+        msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts, retry.base, retry.max) });
+      console.warn(`jobs: claim failed for job ${jobId}: ${String(e)}`);
+      continue;
+    }
+
+    const outcomes: Array<{ msg: Message<unknown>; outcome: ItemOutcome }> = [];
+    const retries: Array<{ msg: Message<unknown>; item: number; reason: string }> = [];
+    for (const { msg, body } of entries) {
+      if (!granted.has(body.item)) {
+        msg.ack(); // already finished, held by a live duplicate, or cancelled
+        continue;
+      }
+      try {
+        const bytes = await deps.load(body.ref);
+        const result = await classify({ bytes, model: getModel(body.model), topK: body.top_k }, deps.classify);
+        outcomes.push({
+          msg,
+          outcome: {
+            item: body.item,
+            status: "done",
+            sha256: result.image.sha256,
+            cached: result.cached,
+            predictions: result.predictions,
+          },
+        });
+      } catch (e) {
+        const verdict = classifyFailure(e);
+        if (verdict.retry) retries.push({ msg, item: body.item, reason: verdict.reason });
+        else {
+          outcomes.push({
+            msg,
+            outcome: { item: body.item, status: "failed", error: { code: verdict.code, message: verdict.message } },
+          });
+        }
+      }
+    }
+
+    try {
+      if (outcomes.length) await stub.complete(outcomes.map((o) => o.outcome));
+      for (const { msg } of outcomes) msg.ack();
+    } catch (e) {
+      // Not recorded: redeliver; the claim token (message id) lets the same message proceed again.
+      console.warn(`jobs: complete failed for job ${jobId}: ${String(e)}`);
+      for (const { msg } of outcomes)
+        msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts, retry.base, retry.max) });
+    }
+    if (retries.length) {
+      try {
+        await stub.release(retries.map((r) => ({ item: r.item, error: r.reason })));
+      } catch (e) {
+        console.warn(`jobs: release failed for job ${jobId}: ${String(e)}`);
+      }
+      for (const { msg } of retries)
+        msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts, retry.base, retry.max) });
+    }
+  }
+}
+
+/** Dead letters: items whose messages exhausted max_retries are failed in their job, so the job finishes. */
+export async function consumeDeadLetters(
+  batch: MessageBatch<unknown>,
+  jobs: DurableObjectNamespace<JobTracker>,
+): Promise<void> {
+  const byJob = new Map<string, Array<{ msg: Message<unknown>; item: number }>>();
+  for (const msg of batch.messages) {
+    const parsed = JobItemMessage.safeParse(msg.body);
+    if (!parsed.success) {
+      console.error(`jobs-dlq: dropping malformed message ${msg.id}`);
+      msg.ack();
+      continue;
+    }
+    const list = byJob.get(parsed.data.job) ?? [];
+    list.push({ msg, item: parsed.data.item });
+    byJob.set(parsed.data.job, list);
+  }
+  for (const [jobId, entries] of byJob) {
+    try {
+      await jobStub(jobs, jobId).deadLetter(entries.map((e) => e.item));
+      for (const { msg } of entries) msg.ack();
+    } catch (e) {
+      console.warn(`jobs-dlq: recording failed for job ${jobId}: ${String(e)}`);
+      for (const { msg } of entries) msg.retry({ delaySeconds: 30 });
+    }
+  }
+}
