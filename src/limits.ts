@@ -53,6 +53,9 @@ export const LIMITS = {
   /** A queued item not even claimed within this long is re-enqueued (queue retries can take minutes). */
   queuedLeaseMs: 30 * 60_000,
   maxSweeps: 3,
+  /** A failed listing/enqueue round is retried after this (doubling), and the job fails after maxPumpErrors in a row. */
+  pumpRetryMs: 5_000,
+  maxPumpErrors: 8,
   /** How often a job with outstanding items wakes up to sweep. */
   sweepIntervalMs: 60_000,
   /** Consumer retry delay for transient faults: base * 2^(attempt-1), capped. */

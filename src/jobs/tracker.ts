@@ -53,6 +53,7 @@ type JobRow = {
   list_done: number;
   error: string | null;
   finish_seq: number;
+  pump_errors: number;
   webhook_attempts: number;
   webhook_delivered: number;
   webhook_next_at: number | null;
@@ -72,7 +73,7 @@ export class JobTracker extends DurableObject<Env> {
         id TEXT PRIMARY KEY, spec TEXT NOT NULL, state TEXT NOT NULL,
         created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER,
         list_cursor TEXT, list_done INTEGER NOT NULL, error TEXT,
-        finish_seq INTEGER NOT NULL DEFAULT 0,
+        finish_seq INTEGER NOT NULL DEFAULT 0, pump_errors INTEGER NOT NULL DEFAULT 0,
         webhook_attempts INTEGER NOT NULL DEFAULT 0, webhook_delivered INTEGER NOT NULL DEFAULT 0,
         webhook_next_at INTEGER, webhook_last_error TEXT
       );
@@ -175,7 +176,7 @@ export class JobTracker extends DurableObject<Env> {
           )
           .toArray()[0];
         if (!row || row.state === "done" || row.state === "failed" || row.state === "skipped") continue;
-        if (job.state === "cancelled") continue;
+        if (job.state === "cancelled" || job.state === "failed") continue;
         const live = row.state === "running" && row.claimed_at !== null && now - row.claimed_at < LIMITS.itemLeaseMs;
         if (live && row.claim_token !== token) continue;
         this.sql.exec(
@@ -288,7 +289,13 @@ export class JobTracker extends DurableObject<Env> {
     await this.pump(Date.now());
   }
 
-  /** One round of work; `now` is a parameter so tests can sweep "ten minutes later". */
+  /**
+   * One round of work; `now` is a parameter so tests can sweep "ten minutes
+   * later". It never throws: a failing R2 listing or queue send is retried on
+   * the next round with back-off, and after `maxPumpErrors` consecutive
+   * failures the job is failed rather than left running forever (the platform
+   * stops retrying an alarm that keeps throwing).
+   */
   async pump(now: number): Promise<void> {
     const job = this.row();
     if (!job) return;
@@ -296,12 +303,21 @@ export class JobTracker extends DurableObject<Env> {
     const active = job.state === "queued" || job.state === "running";
     // Sweep first so that items taken back from a silent consumer are re-sent in this same round.
     this.sweep(now);
-    if (active && job.list_done === 0) await this.listPage(job, spec);
-    if (active) await this.enqueuePending(job.id, spec, now);
+    let failed = false;
+    if (active) {
+      try {
+        if (job.list_done === 0) await this.listPage(job, spec);
+        await this.enqueuePending(job.id, spec, now);
+        if (job.pump_errors) this.sql.exec("UPDATE job SET pump_errors = 0");
+      } catch (e) {
+        failed = true;
+        this.pumpFailed(job, e);
+      }
+    }
     this.maybeFinish(now);
     await this.maybeDeliverWebhook(spec, now);
     // Scheduled on the real clock even when a test passes a future `now`.
-    await this.rearm(Date.now());
+    await this.rearm(Date.now(), failed ? LIMITS.pumpRetryMs * 2 ** Math.min(job.pump_errors, 5) : 0);
   }
 
   // ------------------------------------------------------------- internals --
@@ -412,6 +428,29 @@ export class JobTracker extends DurableObject<Env> {
     });
   }
 
+  private pumpFailed(job: JobRow, e: unknown): void {
+    const errors = job.pump_errors + 1;
+    const message = e instanceof Error ? e.message : String(e);
+    console.warn(`job ${job.id}: pump failed (${errors}): ${message}`);
+    if (errors < LIMITS.maxPumpErrors) {
+      this.sql.exec("UPDATE job SET pump_errors = ?", errors);
+      return;
+    }
+    // Give up: the job fails; items never sent are skipped, items in flight may still finish.
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        "UPDATE job SET state = 'failed', list_done = 1, pump_errors = ?, error = ?",
+        errors,
+        `gave up after ${errors} failed attempts to list or enqueue: ${message}`,
+      );
+      for (const { idx } of this.sql
+        .exec<{ idx: number }>("SELECT idx FROM items WHERE state = 'pending' ORDER BY idx")
+        .toArray()) {
+        this.finishItem(idx, "skipped", { error: { code: "job_failed", message } });
+      }
+    });
+  }
+
   private maybeFinish(now: number): boolean {
     const job = this.row();
     if (!job || job.finished_at !== null || job.list_done === 0) return false;
@@ -419,7 +458,7 @@ export class JobTracker extends DurableObject<Env> {
       .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM items WHERE state IN ${OUTSTANDING}`)
       .one().n;
     if (outstanding > 0) return false;
-    const state = job.state === "cancelled" ? "cancelled" : "done";
+    const state = job.state === "cancelled" || job.state === "failed" ? job.state : "done";
     this.sql.exec("UPDATE job SET state = ?, finished_at = ?, started_at = COALESCE(started_at, ?)", state, now, now);
     return true;
   }
@@ -451,7 +490,7 @@ export class JobTracker extends DurableObject<Env> {
     }
   }
 
-  private async rearm(now: number): Promise<void> {
+  private async rearm(now: number, delayMs: number): Promise<void> {
     const job = this.row();
     if (!job) return;
     const spec = JSON.parse(job.spec) as JobSpec;
@@ -459,7 +498,7 @@ export class JobTracker extends DurableObject<Env> {
       this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM items WHERE ${where}`).one().n;
     const active = job.state === "queued" || job.state === "running";
     let at: number | null = null;
-    if (active && (job.list_done === 0 || count("state = 'pending'") > 0)) at = now;
+    if (active && (job.list_done === 0 || count("state = 'pending'") > 0)) at = now + delayMs;
     else if (count(`state IN ${OUTSTANDING}`) > 0) at = now + LIMITS.sweepIntervalMs;
     else if (
       spec.webhook &&
