@@ -7,12 +7,15 @@
 
 import densenet121 from "../../models/densenet-121/manifest.json";
 import imagenet1k from "../../models/labels/imagenet-1k.json";
+import nsfw5 from "../../models/labels/nsfw-5.json";
 import mobilenetV2 from "../../models/mobilenet-v2/manifest.json";
+import mobilenetV2Nsfw from "../../models/mobilenet-v2-nsfw/manifest.json";
 
-export const MANIFEST_SOURCES: readonly unknown[] = [mobilenetV2, densenet121];
+export const MANIFEST_SOURCES: readonly unknown[] = [mobilenetV2, densenet121, mobilenetV2Nsfw];
 
 export const LABEL_SETS: Readonly<Record<string, readonly string[]>> = {
   "imagenet-1k": imagenet1k,
+  "nsfw-5": nsfw5,
 };
 
 /** Used when a request names no model. */

@@ -15,8 +15,15 @@ export const ResizeSpec = z.discriminatedUnion("mode", [
 
 export const PreprocessSpec = z.object({
   resize: ResizeSpec,
-  /** Resampling filter; antialiased like PIL / torchvision antialias=True when downscaling. */
-  filter: z.enum(["bilinear", "bicubic"]).default("bilinear"),
+  /**
+   * Resampling filter. "bilinear" / "bicubic": antialiased like PIL / torchvision
+   * antialias=True when downscaling. "bilinear-tf-align-corners": TensorFlow.js
+   * `tf.image.resizeBilinear(img, size, alignCorners=true)` (halfPixelCenters=false),
+   * i.e. plain 2-tap interpolation with no antialiasing, corner pixels mapped onto
+   * corner pixels, and the normalisation applied to the pixels *before* the
+   * resize — exactly what nsfwjs does (`img.toFloat().div(255)` then resize).
+   */
+  filter: z.enum(["bilinear", "bicubic", "bilinear-tf-align-corners"]).default("bilinear"),
   /** Centre crop after resize (torchvision CenterCrop); omitted = no crop. */
   crop: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).optional(),
   /** pixel' = (pixel * rescale - mean[c]) / std[c] */

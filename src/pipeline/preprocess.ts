@@ -270,6 +270,8 @@ export function preprocess(img: DecodedImage, spec: PreprocessSpec, input: Model
       `preprocess: spec yields ${crop.width}x${crop.height} but the model input is ${input.width}x${input.height}`,
     );
   }
+  if (spec.filter === "bilinear-tf-align-corners") return preprocessTfBilinear(img, spec, input, geo);
+  const filter = spec.filter;
   const [swap, flipX, flipY] = orientationEntry(img.orientation);
 
   // Resized size in stored orientation.
@@ -287,8 +289,8 @@ export function preprocess(img: DecodedImage, spec: PreprocessSpec, input: Model
   const nx = sxB - sxA;
   const ny = syB - syA;
 
-  const xw = axisWeights(W, RsW, sxA, nx, spec.filter, swap ? flipY : flipX);
-  const yw = axisWeights(H, RsH, syA, ny, spec.filter, swap ? flipX : flipY);
+  const xw = axisWeights(W, RsW, sxA, nx, filter, swap ? flipY : flipX);
+  const yw = axisWeights(H, RsH, syA, ny, filter, swap ? flipX : flipY);
 
   // Pass 1 (horizontal), straight from the Uint8 source, only rows yw.lo..yw.hi.
   const rowLen = nx * 3;
@@ -403,12 +405,114 @@ export function preprocess(img: DecodedImage, spec: PreprocessSpec, input: Model
 }
 
 /**
+ * One axis of TF.js's CPU `resizeBilinear` (tfjs-backend-cpu ResizeBilinear.js)
+ * with alignCorners=true, halfPixelCenters=false, in double precision as JS
+ * evaluates it: ratio = (in - 1) / (out - 1) (or in / out when out == 1),
+ * source = ratio * i, taps floor(source) and min(in - 1, ceil(source)).
+ */
+function tfAlignCornersAxis(inSize: number, outSize: number): { lo: Int32Array; hi: Int32Array; frac: Float64Array } {
+  const align = outSize > 1;
+  const ratio = (align ? inSize - 1 : inSize) / (align ? outSize - 1 : outSize);
+  const lo = new Int32Array(outSize);
+  const hi = new Int32Array(outSize);
+  const frac = new Float64Array(outSize);
+  for (let i = 0; i < outSize; i++) {
+    const src = ratio * i;
+    const f = Math.max(0, Math.floor(src));
+    lo[i] = f;
+    frac[i] = src - f;
+    hi[i] = Math.min(inSize - 1, Math.ceil(src));
+  }
+  return { lo, hi, frac };
+}
+
+/**
+ * nsfwjs / TF.js preprocessing: pixels normalised first (float32, as
+ * `img.toFloat().div(255)` leaves them), then `tf.image.resizeBilinear` with
+ * alignCorners=true on the displayed image: per output pixel
+ *   top = tl + (tr - tl) * fx;  bottom = bl + (br - bl) * fx;  v = top + (bottom - top) * fy
+ * in double, stored as float32 — the same expression and order as TF.js's CPU
+ * kernel, so on identical pixels the results agree bit for bit. No
+ * antialiasing: a large downscale point-samples 2x2 pixels per output pixel
+ * (that is the model's training/serving preprocessing, so it is reproduced).
+ * (nsfwjs skips the resize for an image already at the target size; the
+ * formula is exactly the identity then: ratio 1, frac 0.) EXIF orientation: the interpolation
+ * runs in displayed coordinates and each integer tap is mapped to its stored pixel.
+ */
+function preprocessTfBilinear(
+  img: DecodedImage,
+  spec: PreprocessSpec,
+  input: ModelInput,
+  geo: PreprocessGeometry,
+): Float32Array {
+  const { width: W, data } = img;
+  const { oriented, resized, crop } = geo;
+  const [swap, flipX, flipY] = orientationEntry(img.orientation);
+  // Normalised value of each byte per channel, rounded to float32 like TF.js's
+  // division result. x / (1 / rescale) rather than x * rescale so that
+  // rescale = 1/255 gives exactly x / 255 (1 / (1/255) === 255 in double).
+  const divisor = 1 / spec.rescale;
+  const lut = [0, 1, 2].map((c) => {
+    const t = new Float32Array(256);
+    const mean = spec.mean[c] ?? 0;
+    const std = spec.std[c] ?? 1;
+    for (let p = 0; p < 256; p++) t[p] = (p / divisor - mean) / std;
+    return t;
+  }) as [Float32Array, Float32Array, Float32Array];
+
+  const xa = tfAlignCornersAxis(oriented.width, resized.width);
+  const ya = tfAlignCornersAxis(oriented.height, resized.height);
+  // Stored byte offset of displayed (dx, dy) = colPart(dx) + rowPart(dy): displayed x
+  // moves along stored x (or stored y when transposed), possibly mirrored.
+  const H = img.height;
+  const colPart = (dx: number): number => (swap ? (flipX ? H - 1 - dx : dx) * W * 3 : (flipX ? W - 1 - dx : dx) * 3);
+  const rowPart = (dy: number): number => (swap ? (flipY ? W - 1 - dy : dy) * 3 : (flipY ? H - 1 - dy : dy) * W * 3);
+
+  const OW = crop.width;
+  const OH = crop.height;
+  const plane = OW * OH;
+  const out = new Float32Array(plane * 3);
+  const planar = input.layout === "NCHW";
+  for (let y = 0; y < OH; y++) {
+    const ry = crop.top + y;
+    if (ry < 0 || ry >= resized.height) continue; // zero padding
+    const r0 = rowPart(ya.lo[ry] ?? 0);
+    const r1 = rowPart(ya.hi[ry] ?? 0);
+    const fy = ya.frac[ry] ?? 0;
+    for (let x = 0; x < OW; x++) {
+      const rx = crop.left + x;
+      if (rx < 0 || rx >= resized.width) continue;
+      const c0 = colPart(xa.lo[rx] ?? 0);
+      const c1 = colPart(xa.hi[rx] ?? 0);
+      const fx = xa.frac[rx] ?? 0;
+      const pix = y * OW + x;
+      for (let c = 0; c < 3; c++) {
+        const t = lut[c as 0 | 1 | 2];
+        const tl = t[data[r0 + c0 + c] ?? 0] ?? 0;
+        const tr = t[data[r0 + c1 + c] ?? 0] ?? 0;
+        const bl = t[data[r1 + c0 + c] ?? 0] ?? 0;
+        const br = t[data[r1 + c1 + c] ?? 0] ?? 0;
+        const top = tl + (tr - tl) * fx;
+        const bottom = bl + (br - bl) * fx;
+        const v = top + (bottom - top) * fy;
+        out[planar ? c * plane + pix : pix * 3 + c] = v;
+      }
+    }
+  }
+  return out;
+}
+
+/**
  * The smallest shorter side a JPEG may be DCT-downscaled to before this
  * preprocessing runs: twice the resize target, so the antialiased resize that
  * follows still averages at least 2x2 decoded pixels per output pixel and the
  * DCT scaling never becomes the resampling filter.
  */
 export function minDecodeShortSide(spec: PreprocessSpec): number {
+  // A non-antialiased resize point-samples the decoded pixels: decoding at a
+  // smaller DCT scale would change which (averaged) pixels it samples, so
+  // decode at full resolution, as the model's own pipeline (nsfwjs) does.
+  if (spec.filter === "bilinear-tf-align-corners") return Number.POSITIVE_INFINITY;
   const r = spec.resize;
   return 2 * (r.mode === "shortest-edge" ? r.size : Math.max(r.width, r.height));
 }

@@ -25,7 +25,7 @@ export interface RefImage {
 
 export interface RefSpec {
   resize: { mode: "shortest-edge"; size: number } | { mode: "exact"; width: number; height: number };
-  filter: "bilinear" | "bicubic";
+  filter: "bilinear" | "bicubic" | "bilinear-tf-align-corners";
   crop?: { width: number; height: number } | undefined;
   rescale: number;
   mean: readonly [number, number, number] | number[];
@@ -189,6 +189,36 @@ export function referenceGeometry(orientedW: number, orientedH: number, spec: Re
   };
 }
 
+/**
+ * TF.js `tf.image.resizeBilinear(images, [outH, outW], alignCorners = true)`
+ * (halfPixelCenters false), written out from its definition: output pixel
+ * (X, Y) samples the input at (X * (inW - 1) / (outW - 1), Y * (inH - 1) / (outH - 1))
+ * (ratio in / out for a 1-pixel output), interpolating linearly between the
+ * 2x2 neighbours, first along x (top and bottom rows), then along y.
+ */
+function referenceTfBilinearSample(
+  im: FloatImage,
+  outW: number,
+  outH: number,
+  X: number,
+  Y: number,
+  c: number,
+): number {
+  const rx = outW > 1 ? (im.width - 1) / (outW - 1) : im.width / outW;
+  const ry = outH > 1 ? (im.height - 1) / (outH - 1) : im.height / outH;
+  const sx = rx * X;
+  const sy = ry * Y;
+  const x0 = Math.max(0, Math.floor(sx));
+  const y0 = Math.max(0, Math.floor(sy));
+  const x1 = Math.min(im.width - 1, Math.ceil(sx));
+  const y1 = Math.min(im.height - 1, Math.ceil(sy));
+  const fx = sx - x0;
+  const fy = sy - y0;
+  const top = get(im, x0, y0, c) + (get(im, x1, y0, c) - get(im, x0, y0, c)) * fx;
+  const bottom = get(im, x0, y1, c) + (get(im, x1, y1, c) - get(im, x0, y1, c)) * fx;
+  return top + (bottom - top) * fy;
+}
+
 export function referencePreprocess(
   img: RefImage,
   spec: RefSpec,
@@ -197,16 +227,18 @@ export function referencePreprocess(
   const shown = referenceOrient(img);
   const g = referenceGeometry(shown.width, shown.height, spec);
   if (g.width !== input.width || g.height !== input.height) throw new Error("reference: output size mismatch");
+  if (spec.filter === "bilinear-tf-align-corners") return referenceTfPreprocess(shown, g, spec, input);
+  const filter = spec.filter;
 
   const xTaps: Tap[][] = [];
   for (let x = 0; x < g.width; x++) {
     const X = g.left + x;
-    xTaps.push(X >= 0 && X < g.resized.width ? referenceTaps(shown.width, g.resized.width, X, spec.filter) : []);
+    xTaps.push(X >= 0 && X < g.resized.width ? referenceTaps(shown.width, g.resized.width, X, filter) : []);
   }
   const yTaps: Tap[][] = [];
   for (let y = 0; y < g.height; y++) {
     const Y = g.top + y;
-    yTaps.push(Y >= 0 && Y < g.resized.height ? referenceTaps(shown.height, g.resized.height, Y, spec.filter) : []);
+    yTaps.push(Y >= 0 && Y < g.resized.height ? referenceTaps(shown.height, g.resized.height, Y, filter) : []);
   }
 
   const out = new Float32Array(3 * g.width * g.height);
@@ -223,6 +255,38 @@ export function referencePreprocess(
         const n = (v * spec.rescale - mean) / std;
         const at = input.layout === "NCHW" ? c * g.width * g.height + y * g.width + x : (y * g.width + x) * 3 + c;
         out[at] = n;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * nsfwjs's order: normalise the displayed pixels first (`img.toFloat().div(255)`),
+ * then resize with TF.js bilinear (align corners), then crop (none for nsfwjs).
+ * Everything float64; the result is rounded once to float32.
+ */
+function referenceTfPreprocess(
+  shown: FloatImage,
+  g: RefGeometry,
+  spec: RefSpec,
+  input: { layout: "NCHW" | "NHWC"; width: number; height: number },
+): Float32Array {
+  const norm: FloatImage = { width: shown.width, height: shown.height, px: new Float64Array(shown.px.length) };
+  for (let i = 0; i < shown.px.length; i++) {
+    const c = i % 3;
+    norm.px[i] = ((shown.px[i] ?? 0) * spec.rescale - (spec.mean[c] ?? 0)) / (spec.std[c] ?? 1);
+  }
+  const out = new Float32Array(3 * g.width * g.height);
+  for (let y = 0; y < g.height; y++) {
+    for (let x = 0; x < g.width; x++) {
+      const X = g.left + x;
+      const Y = g.top + y;
+      const inside = X >= 0 && X < g.resized.width && Y >= 0 && Y < g.resized.height;
+      for (let c = 0; c < 3; c++) {
+        const v = inside ? referenceTfBilinearSample(norm, g.resized.width, g.resized.height, X, Y, c) : 0;
+        const at = input.layout === "NCHW" ? c * g.width * g.height + y * g.width + x : (y * g.width + x) * 3 + c;
+        out[at] = v;
       }
     }
   }

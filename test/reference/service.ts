@@ -78,7 +78,13 @@ function loadModel(id: string) {
       const dir = join(ROOT, "models", id);
       const manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as Manifest;
       const file = join(dir, manifest.file.r2Key.split("/").pop() as string);
-      const session = await ortNode.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+      // disable_quant_qdq: compute with the dequantised weights exactly, rather than letting ORT
+      // swap in its approximate integer kernels for some QDQ patterns; the reference should be exact.
+      const session = await ortNode.InferenceSession.create(file, {
+        intraOpNumThreads: 1,
+        interOpNumThreads: 1,
+        extra: { session: { disable_quant_qdq: "1" } },
+      });
       return { manifest, session };
     })();
     sessions.set(id, entry);

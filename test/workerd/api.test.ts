@@ -134,7 +134,7 @@ describe("service endpoints", () => {
     const body = (await res.json()) as { status: string; ort: string; models: Array<{ id: string }> };
     expect(body.status).toBe("ok");
     expect(body.ort).toBe("1.30.0");
-    expect(body.models.map((m) => m.id).sort()).toEqual(["densenet-121", "mobilenet-v2"]);
+    expect(body.models.map((m) => m.id).sort()).toEqual(["densenet-121", "mobilenet-v2", "mobilenet-v2-nsfw"]);
   });
 
   it("GET /healthz?deep=1 checks the model files in R2", async () => {
@@ -144,7 +144,7 @@ describe("service endpoints", () => {
     expect(body.models.every((m) => m.inStorage)).toBe(true);
   });
 
-  it("GET /v1/models lists both models, labelled untrained", async () => {
+  it("GET /v1/models lists every model, the untrained ones labelled untrained", async () => {
     const res = await SELF.fetch(`${BASE}/v1/models`);
     expect(res.status).toBe(200);
     const { models } = (await res.json()) as {
@@ -157,11 +157,12 @@ describe("service endpoints", () => {
       }>;
     };
     const byId = Object.fromEntries(models.map((m) => [m.id, m]));
-    expect(Object.keys(byId).sort()).toEqual(["densenet-121", "mobilenet-v2"]);
-    for (const m of models) {
-      expect(m.trained).toBe(false);
-      expect(m.name).toMatch(/untrained/i);
+    expect(Object.keys(byId).sort()).toEqual(["densenet-121", "mobilenet-v2", "mobilenet-v2-nsfw"]);
+    for (const id of ["mobilenet-v2", "densenet-121"]) {
+      expect(byId[id]?.trained).toBe(false);
+      expect(byId[id]?.name).toMatch(/untrained/i);
     }
+    expect(byId["mobilenet-v2-nsfw"]?.trained).toBe(true);
     expect(byId["mobilenet-v2"]?.stats.parameters).toBe(3_504_872);
     expect(byId["densenet-121"]?.stats.parameters).toBe(7_978_856);
   });
@@ -438,6 +439,36 @@ describe("missing or corrupt model files", () => {
   });
 });
 
+describe("the trained model on real photos", () => {
+  it("mobilenet-v2-nsfw over HTTP matches onnxruntime-node on every photo (nsfwjs parity is in test/node)", async () => {
+    const photos = JSON.parse(new TextDecoder().decode(await repoFile("test/fixtures/photos/index.json"))) as Array<{
+      file: string;
+      format: string;
+      width: number;
+      height: number;
+    }>;
+    expect(photos.length).toBeGreaterThanOrEqual(8);
+    await ensureCodecs();
+    for (const p of photos) {
+      const bytes = await repoFile(`test/fixtures/photos/${p.file}`);
+      const res = await post("/v1/classify?model=mobilenet-v2-nsfw", bytes, MIME[p.format]);
+      expect(res.status, p.file).toBe(200);
+      const body = (await res.json()) as ClassifyBody;
+      expect(body.model).toMatchObject({ id: "mobilenet-v2-nsfw", trained: true });
+      expect(body.image).toMatchObject({ width: p.width, height: p.height });
+      expect(body.predictions.map((x) => x.label).sort()).toEqual(["Drawing", "Hentai", "Neutral", "Porn", "Sexy"]);
+      expect(body.predictions.reduce((a, x) => a + x.score, 0)).toBeCloseTo(1, 4);
+
+      const decoded = await decodeImage(bytes, { maxPixels: 1 << 26 });
+      const q = `model=mobilenet-v2-nsfw&width=${decoded.width}&height=${decoded.height}&orientation=${decoded.orientation}`;
+      const ref = await env.REFERENCE.fetch(`http://reference/reference?${q}`, { method: "POST", body: decoded.data });
+      const { probs } = (await ref.json()) as { probs: number[] };
+      for (const x of body.predictions)
+        expect(Math.abs(x.score - (probs[x.index] as number)), p.file).toBeLessThan(2e-5);
+    }
+  });
+});
+
 describe("concurrency", () => {
   it("concurrent requests in one isolate each get their own correct answer", async () => {
     // Inference is serialised per isolate; interleaving would mix up outputs.
@@ -499,7 +530,7 @@ describe("parity with an independent reference (literal torchvision preprocessin
     };
   }
 
-  for (const modelId of ["mobilenet-v2", "densenet-121"]) {
+  for (const modelId of ["mobilenet-v2", "densenet-121", "mobilenet-v2-nsfw"]) {
     it(`${modelId}: top-5 and scores match onnxruntime-node`, async () => {
       await ensureCodecs();
       const report: string[] = [];
