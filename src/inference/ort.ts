@@ -14,6 +14,7 @@
 
 import ortWasmModule from "onnxruntime-web/ort-wasm-simd-threaded.wasm";
 import * as ort from "onnxruntime-web/wasm";
+import { IsolateMutex, sleep } from "../util/isolate-lock";
 
 /** Pinned in package.json; surfaced in /healthz so deployments are traceable. */
 export const ORT_VERSION: string = ort.env.versions.web ?? "unknown";
@@ -60,17 +61,35 @@ export interface OrtInitInfo {
   initMs: number;
 }
 
-let initPromise: Promise<OrtInitInfo> | undefined;
+type InitState =
+  | { kind: "idle" }
+  | { kind: "running" }
+  | { kind: "ready"; info: OrtInitInfo }
+  | { kind: "failed"; error: Error };
+let init: InitState = { kind: "idle" };
 
 /**
  * Initialises ORT once per isolate. ORT-web itself refuses a second
  * initialisation after a failure ("previous call to 'initializeWebAssembly()'
- * failed"), so a failure is memoised and reported on every later call rather
+ * failed"), so a failure is remembered and reported on every later call rather
  * than retried in a loop: the isolate cannot recover and the caller answers 503.
+ * Concurrent callers wait by polling (see util/isolate-lock.ts), never on the
+ * initialising request's promise.
  */
-export function initOrt(): Promise<OrtInitInfo> {
-  initPromise ??= doInit();
-  return initPromise;
+export async function initOrt(): Promise<OrtInitInfo> {
+  while (init.kind === "running") await sleep(2);
+  if (init.kind === "ready") return init.info;
+  if (init.kind === "failed") throw init.error;
+  init = { kind: "running" };
+  try {
+    const info = await doInit();
+    init = { kind: "ready", info };
+    return info;
+  } catch (e) {
+    const error = e instanceof Error ? e : new Error(String(e));
+    init = { kind: "failed", error };
+    throw error;
+  }
 }
 
 async function doInit(): Promise<OrtInitInfo> {
@@ -116,15 +135,12 @@ function sessionOptions(): ort.InferenceSession.SessionOptions {
 }
 
 /**
- * One chain per isolate: ORT-web's wasm backend runs one inference at a time,
- * and concurrent requests in the same isolate must not interleave `run` calls.
+ * ORT-web's wasm backend must not interleave two runs: between its awaits a
+ * run keeps state on the wasm stack. Concurrent requests in one isolate take
+ * turns through this mutex (30 s: far above any single run or session build).
  */
-let runQueue: Promise<unknown> = Promise.resolve();
-function serialised<T>(fn: () => Promise<T>): Promise<T> {
-  const next = runQueue.then(fn, fn);
-  runQueue = next.catch(() => undefined);
-  return next;
-}
+const ortLock = new IsolateMutex(30_000);
+const serialised = <T>(fn: () => Promise<T>): Promise<T> => ortLock.run(fn);
 
 /** Creates a session from model bytes. Requires `initOrt()` to have succeeded. */
 export async function createOrtSession(modelBytes: Uint8Array): Promise<OrtSession> {

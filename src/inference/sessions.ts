@@ -1,6 +1,7 @@
 import { ApiError, isApiError } from "../errors";
 import { LIMITS } from "../limits";
 import { fetchModelBytes, type RegisteredModel } from "../models/registry";
+import { sleep } from "../util/isolate-lock";
 import { createOrtSession, initOrt, type OrtSession } from "./ort";
 
 /** What a cold load cost, reported in the first response's timings. */
@@ -24,12 +25,17 @@ interface Failure {
 
 /**
  * One session per model build per isolate. Concurrent cold requests share one
- * load. A failed load is remembered with exponential back-off: requests inside
- * the window get the same 503 at once (no R2 storm, no repeated 100 ms session
- * builds), and the first request after it tries again, so a fixed R2 heals.
+ * load: the first request loads, the others poll until it is done (never
+ * awaiting the loading request's promise, see util/isolate-lock.ts). A failed
+ * load is remembered with exponential back-off: requests inside the window get
+ * the same 503 at once (no R2 storm, no repeated session builds), and the
+ * first request after it tries again, so a fixed R2 heals.
  */
-const sessions = new Map<string, Promise<OrtSession>>();
+const sessions = new Map<string, OrtSession>();
+const loading = new Map<string, number>(); // key -> load start (ms)
 const failures = new Map<string, Failure>();
+/** A load still "in progress" after this long belongs to a request that died: take it over. */
+const LOAD_STALE_MS = 120_000;
 
 export function isLoaded(model: RegisteredModel): boolean {
   return sessions.has(model.versionKey);
@@ -37,8 +43,13 @@ export function isLoaded(model: RegisteredModel): boolean {
 
 export async function getSession(bucket: R2Bucket, model: RegisteredModel): Promise<LoadedModel> {
   const key = model.versionKey;
-  const existing = sessions.get(key);
-  if (existing) return { session: await existing };
+  const isLoading = () => {
+    const since = loading.get(key);
+    return since !== undefined && Date.now() - since < LOAD_STALE_MS;
+  };
+  while (isLoading()) await sleep(5);
+  const ready = sessions.get(key);
+  if (ready) return { session: ready };
 
   const failure = failures.get(key);
   const now = Date.now();
@@ -49,8 +60,8 @@ export async function getSession(bucket: R2Bucket, model: RegisteredModel): Prom
     });
   }
 
-  let timings: LoadTimings | undefined;
-  const load = (async () => {
+  loading.set(key, now);
+  try {
     const t0 = performance.now();
     await initOrt();
     const t1 = performance.now();
@@ -59,16 +70,10 @@ export async function getSession(bucket: R2Bucket, model: RegisteredModel): Prom
     const session = await createOrtSession(bytes);
     const t3 = performance.now();
     checkSignature(session, model);
-    timings = { ortInitMs: t1 - t0, fetchMs: t2 - t1, sessionMs: t3 - t2 };
-    return session;
-  })();
-  sessions.set(key, load);
-  try {
-    const session = await load;
+    sessions.set(key, session);
     failures.delete(key);
-    return timings ? { session, loadTimings: timings } : { session };
+    return { session, loadTimings: { ortInitMs: t1 - t0, fetchMs: t2 - t1, sessionMs: t3 - t2 } };
   } catch (e) {
-    sessions.delete(key);
     const error = isApiError(e)
       ? e
       : new ApiError("model_unavailable", `model ${model.manifest.id} failed to load: ${errorMessage(e)}`);
@@ -81,6 +86,8 @@ export async function getSession(bucket: R2Bucket, model: RegisteredModel): Prom
       ...error.headers,
       "Retry-After": String(Math.ceil(backoffMs / 1000)),
     });
+  } finally {
+    loading.delete(key);
   }
 }
 

@@ -5,14 +5,23 @@
  * and call the same init function.
  */
 import webpDecoderWasm from "@jsquash/webp/codec/dec/webp_dec.wasm";
-import { initWebpDecoder } from "./webp";
+import { sleep } from "../../util/isolate-lock";
+import { initWebpDecoder, isWebpDecoderReady } from "./webp";
 
-let ready: Promise<void> | undefined;
+let initialising = false;
 
-export function ensureCodecs(): Promise<void> {
-  ready ??= initWebpDecoder(webpDecoderWasm).catch((e: unknown) => {
-    ready = undefined; // a failed init is retried by the next WebP request, not cached forever
-    throw e;
-  });
-  return ready;
+/**
+ * Concurrent requests poll instead of awaiting the initialising request's
+ * promise (see util/isolate-lock.ts); a failed init is retried by the next
+ * request rather than cached forever.
+ */
+export async function ensureCodecs(): Promise<void> {
+  while (initialising) await sleep(2);
+  if (isWebpDecoderReady()) return;
+  initialising = true;
+  try {
+    await initWebpDecoder(webpDecoderWasm);
+  } finally {
+    initialising = false;
+  }
 }
