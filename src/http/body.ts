@@ -1,5 +1,6 @@
 import { ApiError } from "../errors";
 import { LIMITS } from "../limits";
+import { readAtMost } from "../util/stream";
 
 /**
  * Reads the image bytes of a classify request: either the raw body (an image/*
@@ -37,28 +38,9 @@ export async function readImageBody(req: Request): Promise<Uint8Array> {
 async function readCapped(req: Request, max: number): Promise<Uint8Array> {
   const declared = Number(req.headers.get("content-length"));
   if (Number.isFinite(declared) && declared > max) throw tooLarge(max);
-  if (!req.body) return new Uint8Array(0);
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel();
-      throw tooLarge(max);
-    }
-    chunks.push(value);
-  }
-  if (chunks.length === 1) return chunks[0] as Uint8Array;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
+  const bytes = await readAtMost(req.body, max);
+  if (!bytes) throw tooLarge(max);
+  return bytes;
 }
 
 function tooLarge(max: number): ApiError {

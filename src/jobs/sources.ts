@@ -1,5 +1,6 @@
 import { ApiError, isApiError } from "../errors";
 import { LIMITS } from "../limits";
+import { readAtMost } from "../util/stream";
 import type { ItemRef } from "./schema";
 
 /**
@@ -63,33 +64,14 @@ async function loadFromUrl(url: string): Promise<Uint8Array> {
     await res.body?.cancel();
     throw new ItemError("payload_too_large", `${url} is ${declared} bytes; the limit is ${LIMITS.maxBodyBytes}`);
   }
-  // Stream with a cap: a server may lie about or omit Content-Length.
-  const reader = res.body?.getReader();
-  if (!reader) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
+  let bytes: Uint8Array | null;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > LIMITS.maxBodyBytes) {
-        await reader.cancel();
-        throw new ItemError("payload_too_large", `${url} exceeds ${LIMITS.maxBodyBytes} bytes`);
-      }
-      chunks.push(value);
-    }
+    bytes = await readAtMost(res.body, LIMITS.maxBodyBytes);
   } catch (e) {
-    if (e instanceof ItemError) throw e;
     throw new TransientError(`reading ${url} failed: ${errorText(e)}`);
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
+  if (!bytes) throw new ItemError("payload_too_large", `${url} exceeds ${LIMITS.maxBodyBytes} bytes`);
+  return bytes;
 }
 
 /**

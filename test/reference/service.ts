@@ -140,6 +140,7 @@ const failedOnce = new Set<string>();
  * for the internet with real HTTP semantics.
  *   http://images.test/<file>          a fixture from test/fixtures/images (404 if none)
  *   http://flaky.test/<file>           503 on the first request for a path, then the fixture
+ *   http://big.test/<anything>         a 21 MiB body without Content-Length
  *   http://hooks.test/<name>           records a webhook delivery (GET /webhooks/<name> reads them)
  *   http://hooks.test/fail-once/<name> 500 the first time, then records
  */
@@ -152,6 +153,17 @@ export async function outboundService(request: Request): Promise<Response> {
       return new Response("try again", { status: 503 });
     }
     return serveFile(`test/fixtures/images/${path}`);
+  }
+  if (url.hostname === "big.test") {
+    // 21 MiB with no Content-Length: only a streaming cap can stop it.
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ >= 21) controller.close();
+        else controller.enqueue(new Uint8Array(1024 * 1024));
+      },
+    });
+    return new Response(body, { headers: { "content-type": "image/jpeg" } });
   }
   if (url.hostname === "hooks.test" && request.method === "POST") {
     let name = path;

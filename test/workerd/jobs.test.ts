@@ -78,7 +78,7 @@ async function allResults(id: string, limit = 7): Promise<ItemResult[]> {
     const res = await SELF.fetch(`${BASE}/v1/jobs/${id}/results?after=${after}&limit=${limit}`);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/ndjson/);
-    const text = await res.text();
+    const text = new TextDecoder().decode(await res.arrayBuffer());
     const lines = text.split("\n").filter(Boolean);
     if (!lines.length) return out;
     out.push(...lines.map((l) => JSON.parse(l) as ItemResult));
@@ -182,6 +182,7 @@ describe("a bulk job end to end (real queue, Durable Object, R2, KV)", () => {
       ...JPEGS.map((n) => `http://images.test/${fixtures.find((f) => f.name === n)?.file}`),
       "http://flaky.test/png_rgb8.png", // 503 once: retried, then done
       "http://images.test/missing.jpg", // 404: a failed item, not a retry
+      "http://big.test/huge.jpg", // 21 MiB without Content-Length: cut off while streaming
     ];
     const keys = [...PNGS.map((n) => `extra/${fixtures.find((f) => f.name === n)?.file}`), "extra/nope.png"];
     const { id, status_url } = await postJob({
@@ -199,8 +200,8 @@ describe("a bulk job end to end (real queue, Durable Object, R2, KV)", () => {
     expect(final.total_final).toBe(true);
     expect(final.counts.total).toBe(total);
     expect(final.counts.pending).toBe(0);
-    expect(final.counts.failed).toBe(3); // notes.txt, missing.jpg, nope.png
-    expect(final.counts.done).toBe(total - 3);
+    expect(final.counts.failed).toBe(4); // notes.txt, missing.jpg, huge.jpg, nope.png
+    expect(final.counts.done).toBe(total - 4);
     expect(final.images_per_s).toBeGreaterThan(0);
 
     const results = await allResults(id);
@@ -211,6 +212,7 @@ describe("a bulk job end to end (real queue, Durable Object, R2, KV)", () => {
     expect(failed).toEqual({
       '{"key":"photos/notes.txt"}': "unsupported_media_type",
       '{"url":"http://images.test/missing.jpg"}': "source_fetch_failed",
+      '{"url":"http://big.test/huge.jpg"}': "payload_too_large",
       '{"key":"extra/nope.png"}': "source_not_found",
     });
     for (const r of results.filter((x) => x.status === "done")) {
@@ -239,6 +241,13 @@ describe("a bulk job end to end (real queue, Durable Object, R2, KV)", () => {
 
   it("cancelling stops the job: unprocessed items are skipped and nothing runs afterwards", async () => {
     const { id } = await postJob({ model: "densenet-121", source: { prefix: "photos/" } });
+    // Cancel once the prefix is listed (cancelling earlier is valid too, but then there is nothing to skip).
+    await vi.waitFor(
+      async () => {
+        if (!(await jobStatus(id)).total_final) throw new Error("still listing");
+      },
+      { timeout: 10_000, interval: 20 },
+    );
     const res = await SELF.fetch(`${BASE}/v1/jobs/${id}`, { method: "DELETE" });
     expect(res.status).toBe(200);
     const cancelled = await waitForState(id, ["cancelled"]);
