@@ -39,7 +39,6 @@ last ulp; the file sha256 is what the manifest pins, not the script.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -54,6 +53,7 @@ import torch.nn.functional as F
 import torchvision
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from model_files import pin_free_fields, sha256_file, write_bytes, write_sha256sums  # noqa: E402
 from quantize_weights import quantize_per_channel, quantize_weight_only  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -408,20 +408,6 @@ def logit_report(model: nn.Module, images: torch.Tensor) -> dict:
 # Export
 # --------------------------------------------------------------------------
 
-def pin_free_fields(m: onnx.ModelProto) -> None:
-    """Clear/fix every protobuf field that could vary between runs or hosts."""
-    m.producer_name = PRODUCER
-    m.producer_version = PRODUCER_VERSION
-    m.doc_string = ""
-    m.graph.doc_string = ""
-    m.graph.name = "edgetag"
-    for n in m.graph.node:
-        n.doc_string = ""
-    for t in m.graph.initializer:
-        t.doc_string = ""
-    del m.metadata_props[:]
-
-
 def export_onnx(model: nn.Module) -> onnx.ModelProto:
     buf = io.BytesIO()
     dummy = torch.zeros(1, 3, 224, 224)
@@ -438,18 +424,9 @@ def export_onnx(model: nn.Module) -> onnx.ModelProto:
         verbose=False,
     )
     m = onnx.load_from_string(buf.getvalue())
-    pin_free_fields(m)
+    pin_free_fields(m, PRODUCER, PRODUCER_VERSION)
     onnx.checker.check_model(m)
     return m
-
-
-def sha256_file(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
-
-
-def write_bytes(p: Path, data: bytes) -> None:
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(data)
 
 
 # --------------------------------------------------------------------------
@@ -545,7 +522,7 @@ def build_one(model_id: str) -> dict:
     write_bytes(fp32_path, fp32.SerializeToString())
 
     int8 = quantize_weight_only(fp32)
-    pin_free_fields(int8)
+    pin_free_fields(int8, PRODUCER, PRODUCER_VERSION)
     onnx.checker.check_model(int8)
     int8_path = MODELS_DIR / model_id / "model.int8.onnx"
     write_bytes(int8_path, int8.SerializeToString())
@@ -559,20 +536,6 @@ def build_one(model_id: str) -> dict:
     return manifest
 
 
-def write_sha256sums() -> None:
-    """models/SHA256SUMS: `cd models && sha256sum -c SHA256SUMS`.
-
-    Covers the data files (models, manifests, labels), not the READMEs or the
-    per-model .sha256 files, so editing docs never makes it stale.
-    """
-    files = sorted(
-        p for p in MODELS_DIR.rglob("*")
-        if p.is_file() and (p.suffix in (".onnx", ".json"))
-    )
-    lines = [f"{sha256_file(p)}  {p.relative_to(MODELS_DIR).as_posix()}" for p in files]
-    (MODELS_DIR / "SHA256SUMS").write_text("\n".join(lines) + "\n")
-
-
 def main(argv: list[str]) -> None:
     setup_determinism()
     ids = argv or list(SPECS)
@@ -580,7 +543,7 @@ def main(argv: list[str]) -> None:
         if model_id not in SPECS:
             raise SystemExit(f"unknown model id {model_id!r}; known: {', '.join(SPECS)}")
         build_one(model_id)
-    write_sha256sums()
+    write_sha256sums(MODELS_DIR)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ Deterministic: no randomness, pinned protobuf metadata; reruns are byte-identica
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -52,6 +51,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from model_files import pin_free_fields, sha256_file, write_bytes, write_sha256sums  # noqa: E402
 from quantize_weights import quantize_weight_only  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,7 +225,7 @@ class Converter:
         )
         m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
         m.ir_version = 7  # ONNX 1.8+ readers; opset 13
-        pin_free_fields(m)
+        pin_free_fields(m, PRODUCER, PRODUCER_VERSION)
         onnx.checker.check_model(m)
         return m
 
@@ -418,31 +418,9 @@ class Converter:
         self.num_classes = k.shape[1]
 
 
-def pin_free_fields(m: onnx.ModelProto) -> None:
-    m.producer_name = PRODUCER
-    m.producer_version = PRODUCER_VERSION
-    m.doc_string = ""
-    m.graph.doc_string = ""
-    m.graph.name = "edgetag"
-    for n in m.graph.node:
-        n.doc_string = ""
-    for t in m.graph.initializer:
-        t.doc_string = ""
-    del m.metadata_props[:]
-
-
 # --------------------------------------------------------------------------
 # Outputs
 # --------------------------------------------------------------------------
-
-def sha256_file(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
-
-
-def write_bytes(p: Path, data: bytes) -> None:
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(data)
-
 
 def nsfwjs_version() -> str:
     pkg = json.loads((ROOT / "node_modules" / "nsfwjs" / "package.json").read_text())
@@ -503,13 +481,6 @@ def manifest_for(int8_path: Path, params: int, macs: int, version: str) -> dict:
     }
 
 
-def write_sha256sums() -> None:
-    """Same format and coverage as scripts/build_models.py's write_sha256sums."""
-    files = sorted(p for p in MODELS_DIR.rglob("*") if p.is_file() and p.suffix in (".onnx", ".json"))
-    lines = [f"{sha256_file(p)}  {p.relative_to(MODELS_DIR).as_posix()}" for p in files]
-    (MODELS_DIR / "SHA256SUMS").write_text("\n".join(lines) + "\n")
-
-
 def main() -> None:
     if not (SRC_DIR / "model.json").exists():
         subprocess.run(["node", str(ROOT / "scripts" / "extract-nsfwjs.mjs"), str(SRC_DIR)], check=True, cwd=ROOT)
@@ -525,7 +496,7 @@ def main() -> None:
     # Requantised alternative (not shipped, kept for comparison): BN-folded fp32 weights
     # re-gridded to int8 symmetric per output channel by scripts/quantize_weights.py.
     requant = quantize_weight_only(fp32)
-    pin_free_fields(requant)
+    pin_free_fields(requant, PRODUCER, PRODUCER_VERSION)
     onnx.checker.check_model(requant)
     write_bytes(BUILD_DIR / "model.int8-requantized.onnx", requant.SerializeToString())
 
@@ -539,7 +510,7 @@ def main() -> None:
     write_bytes(MODELS_DIR / MODEL_ID / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
     write_bytes(MODELS_DIR / MODEL_ID / "model.int8.onnx.sha256",
                 f"{manifest['file']['sha256']}  model.int8.onnx\n".encode())
-    write_sha256sums()
+    write_sha256sums(MODELS_DIR)
     print(f"[{MODEL_ID}] nsfwjs@{version} params={conv.params} macs={conv.macs}")
     print(f"[{MODEL_ID}] fp32 {fp32_path.stat().st_size} B sha256 {sha256_file(fp32_path)}")
     print(f"[{MODEL_ID}] int8 {manifest['file']['bytes']} B sha256 {manifest['file']['sha256']}")
