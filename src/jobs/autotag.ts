@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { LIMITS } from "../limits";
 import { getModel } from "../models/registry";
 import { type ClassifyDeps, classify } from "../services/classify";
 import { retryDelaySeconds } from "./consumer";
@@ -59,7 +60,9 @@ export async function consumeImageEvents(batch: MessageBatch<unknown>, deps: Aut
       const verdict = classifyFailure(e);
       if (verdict.retry) {
         console.warn(`autotag: ${key}: ${verdict.reason}; retrying`);
-        msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts, 5, 300) });
+        msg.retry({
+          delaySeconds: retryDelaySeconds(msg.attempts, LIMITS.retryDelaySeconds.base, LIMITS.retryDelaySeconds.max),
+        });
         continue;
       }
       record.error = { code: verdict.code, message: verdict.message };
@@ -69,7 +72,9 @@ export async function consumeImageEvents(batch: MessageBatch<unknown>, deps: Aut
       msg.ack();
     } catch (e) {
       console.warn(`autotag: storing tags for ${key} failed: ${String(e)}`);
-      msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts, 5, 300) });
+      msg.retry({
+        delaySeconds: retryDelaySeconds(msg.attempts, LIMITS.retryDelaySeconds.base, LIMITS.retryDelaySeconds.max),
+      });
     }
   }
 }
