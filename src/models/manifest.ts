@@ -58,6 +58,12 @@ export const ModelManifest = z.object({
     name: z.string(),
     /** logits get a softmax; probabilities are used as they are. */
     kind: z.enum(["logits", "probabilities"]),
+    /**
+     * The pooled penultimate feature vector (what Keras calls include_top=False),
+     * exposed as a second graph output so any model can serve embeddings.
+     * Omitted = the model cannot embed.
+     */
+    features: z.object({ name: z.string(), dim: z.number().int().positive() }).optional(),
   }),
   /** Name of a label file under models/labels/ (without .json). */
   labels: z.string(),
@@ -68,6 +74,12 @@ export const ModelManifest = z.object({
     weights: z.string(),
     activations: z.string(),
   }),
+  /**
+   * Measured agreement figures, written by the tools that produced the file
+   * (models:quantize, the parity test's report). Free-form per section so a new
+   * measurement never needs a code change; users see it in GET /v1/models/:id.
+   */
+  fidelity: z.record(z.string(), z.unknown()).optional(),
 });
 
 export type ResizeSpec = z.infer<typeof ResizeSpec>;
