@@ -17,6 +17,7 @@ export function remoteUploadCommand(manifest: ModelManifest, localFile: string):
 /** Uploads unless an object with the same size and sha256 is already there; returns what it did. */
 export async function uploadLocal(manifest: ModelManifest, bytes: Uint8Array): Promise<"uploaded" | "present"> {
   process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
+  process.env.WRANGLER_LOG ??= "error"; // not the local-dev binding warnings, which are about wrangler dev
   const { getPlatformProxy } = await import("wrangler");
   const proxy = await getPlatformProxy<{ MODELS: R2Bucket }>({
     configPath: join(ROOT, "wrangler.toml"),

@@ -155,6 +155,9 @@ const PARAMETER_SLOTS: Readonly<Record<string, readonly number[] | "non-scalar">
   MatMul: [0, 1],
   MatMulInteger: [0, 1],
   QLinearMatMul: [0, 3],
+  // com.microsoft ops of QOperator graphs: a constant operand is a quantised bias or scale.
+  QLinearAdd: [0, 3],
+  QLinearMul: [0, 3],
   BatchNormalization: [1, 2],
   InstanceNormalization: [1, 2],
   LayerNormalization: [1, 2],
