@@ -5,8 +5,10 @@
 //   node scripts/verify-models.mjs            # every models/*/manifest.json
 //   node scripts/verify-models.mjs densenet-121
 //
+// First: src/models/catalog.generated.ts must be what `npm run models:catalog`
+// generates from models/ (exit code 1 if stale).
 // Per model:
-//   * sha256 and byte size of models/<id>/model.int8.onnx vs the manifest
+//   * sha256 and byte size of models/<id>/<model file> vs the manifest
 //     (exit code 1 on mismatch: the manifest is what the Worker trusts);
 //   * runs the int8 model and, when build/models/<id>/model.fp32.onnx exists
 //     (it is gitignored; `python3 scripts/build_models.py` recreates it), the
@@ -14,6 +16,7 @@
 //   * prints top-1 agreement, top-5 overlap, max |p_int8 - p_fp32|, median
 //     latencies, and the int8 top-1/top-2 softmax margins and top-5/top-6
 //     logit gaps (small gaps = top-5 comparisons that flip on tiny changes).
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -22,7 +25,6 @@ import ort from "onnxruntime-node";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const N = 32;
-const SIZE = 224;
 const WARMUP = 2;
 
 function mulberry32(seed) {
@@ -39,26 +41,28 @@ function mulberry32(seed) {
 /**
  * Input i: an 8-bit RGB image (values rounded like a decoded file) that is a
  * smooth random colour field (kind 0), a linear gradient (1) or soft blobs (2),
- * normalised with the manifest's preprocess constants into NCHW float32.
+ * normalised with the manifest's preprocess constants, in the model's input layout.
  */
-function syntheticInput(i, pre, layout) {
+function syntheticInput(i, pre, input) {
+  const W = input.width;
+  const H = input.height;
   const rnd = mulberry32(1000 + i);
   const kind = i % 3;
-  const rgb = new Float64Array(SIZE * SIZE * 3);
+  const rgb = new Float64Array(W * H * 3);
   if (kind === 0) {
     const g = 3 + Math.floor(rnd() * 6);
     const grid = Array.from({ length: (g + 1) * (g + 1) * 3 }, rnd);
-    for (let y = 0; y < SIZE; y++)
-      for (let x = 0; x < SIZE; x++) {
-        const fx = (x / (SIZE - 1)) * g;
-        const fy = (y / (SIZE - 1)) * g;
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        const fx = (x / (W - 1)) * g;
+        const fy = (y / (H - 1)) * g;
         const x0 = Math.min(Math.floor(fx), g - 1);
         const y0 = Math.min(Math.floor(fy), g - 1);
         const tx = fx - x0;
         const ty = fy - y0;
         for (let c = 0; c < 3; c++) {
           const at = (yy, xx) => grid[(yy * (g + 1) + xx) * 3 + c];
-          rgb[(y * SIZE + x) * 3 + c] =
+          rgb[(y * W + x) * 3 + c] =
             (at(y0, x0) * (1 - tx) + at(y0, x0 + 1) * tx) * (1 - ty) +
             (at(y0 + 1, x0) * (1 - tx) + at(y0 + 1, x0 + 1) * tx) * ty;
         }
@@ -71,37 +75,37 @@ function syntheticInput(i, pre, layout) {
     const sa = Math.sin(ang);
     const lo = Math.min(0, ca) + Math.min(0, sa);
     const hi = Math.max(0, ca) + Math.max(0, sa);
-    for (let y = 0; y < SIZE; y++)
-      for (let x = 0; x < SIZE; x++) {
-        const t = ((ca * x + sa * y) / (SIZE - 1) - lo) / (hi - lo);
-        for (let c = 0; c < 3; c++) rgb[(y * SIZE + x) * 3 + c] = c0[c] * (1 - t) + c1[c] * t;
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        const t = ((ca * x + sa * y) / (Math.max(W, H) - 1) - lo) / (hi - lo);
+        for (let c = 0; c < 3; c++) rgb[(y * W + x) * 3 + c] = c0[c] * (1 - t) + c1[c] * t;
       }
   } else {
     const bg = [rnd(), rnd(), rnd()];
-    for (let p = 0; p < SIZE * SIZE; p++) for (let c = 0; c < 3; c++) rgb[p * 3 + c] = bg[c];
+    for (let p = 0; p < W * H; p++) for (let c = 0; c < 3; c++) rgb[p * 3 + c] = bg[c];
     const blobs = 2 + Math.floor(rnd() * 4);
     for (let b = 0; b < blobs; b++) {
       const cx = rnd();
       const cy = rnd();
       const sig = 0.05 + 0.2 * rnd();
       const col = [rnd(), rnd(), rnd()];
-      for (let y = 0; y < SIZE; y++)
-        for (let x = 0; x < SIZE; x++) {
-          const dx = x / (SIZE - 1) - cx;
-          const dy = y / (SIZE - 1) - cy;
+      for (let y = 0; y < H; y++)
+        for (let x = 0; x < W; x++) {
+          const dx = x / (W - 1) - cx;
+          const dy = y / (H - 1) - cy;
           const w = Math.exp(-(dx * dx + dy * dy) / (2 * sig * sig));
           for (let c = 0; c < 3; c++) {
-            const k = (y * SIZE + x) * 3 + c;
+            const k = (y * W + x) * 3 + c;
             rgb[k] = rgb[k] * (1 - w) + col[c] * w;
           }
         }
     }
   }
-  const out = new Float32Array(3 * SIZE * SIZE);
-  for (let p = 0; p < SIZE * SIZE; p++)
+  const out = new Float32Array(3 * W * H);
+  for (let p = 0; p < W * H; p++)
     for (let c = 0; c < 3; c++) {
       const byte = Math.round(Math.min(1, Math.max(0, rgb[p * 3 + c])) * 255);
-      out[layout === "NHWC" ? p * 3 + c : c * SIZE * SIZE + p] = (byte * pre.rescale - pre.mean[c]) / pre.std[c];
+      out[input.layout === "NCHW" ? c * W * H + p : p * 3 + c] = (byte * pre.rescale - pre.mean[c]) / pre.std[c];
     }
   return out;
 }
@@ -143,23 +147,18 @@ async function runAll(path, manifest, inputs, extra) {
   const times = [];
   for (let i = 0; i < inputs.length + WARMUP; i++) {
     const x = inputs[i % inputs.length];
-    const feeds = {
-      [manifest.input.name]: new ort.Tensor(
-        "float32",
-        x,
-        manifest.input.layout === "NHWC"
-          ? [1, manifest.input.height, manifest.input.width, 3]
-          : [1, 3, manifest.input.height, manifest.input.width],
-      ),
-    };
+    const { name, layout, height, width } = manifest.input;
+    const dims = layout === "NCHW" ? [1, 3, height, width] : [1, height, width, 3];
+    const feeds = { [name]: new ort.Tensor("float32", x, dims) };
     const t0 = performance.now();
     const r = await session.run(feeds);
     const dt = performance.now() - t0;
     if (i < WARMUP) continue;
     times.push(dt);
     const out = r[manifest.output.name];
-    if (out.dims.length !== 2 || out.dims[1] !== manifest.numClasses)
-      throw new Error(`${path}: output dims ${out.dims} != [1, ${manifest.numClasses}]`);
+    // Any shape with one value per class, e.g. the ONNX zoo DenseNet's [1,1000,1,1].
+    if (out.data.length !== manifest.numClasses)
+      throw new Error(`${path}: output dims [${out.dims}] hold ${out.data.length} values, not ${manifest.numClasses}`);
     outputs.push(Float32Array.from(out.data));
   }
   await session.release();
@@ -169,14 +168,16 @@ async function runAll(path, manifest, inputs, extra) {
 async function verify(id) {
   const dir = join(ROOT, "models", id);
   const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
-  const file = join(dir, "model.int8.onnx");
+  // The file next to the manifest is the basename of its R2 key (model.int8.onnx, or model.onnx from models:import).
+  const fileName = manifest.file.r2Key.split("/").pop();
+  const file = join(dir, fileName);
   let ok = true;
   console.log(`\n== ${id} (${manifest.version}, trained=${manifest.trained})`);
   const bytes = readFileSync(file);
   const sha = createHash("sha256").update(bytes).digest("hex");
   const shaOk = sha === manifest.file.sha256;
   const sizeOk = bytes.length === manifest.file.bytes;
-  const keyOk = manifest.file.r2Key === `models/${id}/${sha.slice(0, 16)}/model.int8.onnx`;
+  const keyOk = manifest.file.r2Key === `models/${id}/${sha.slice(0, 16)}/${fileName}`;
   console.log(`sha256  ${sha} ${shaOk ? "OK" : `MISMATCH (manifest ${manifest.file.sha256})`}`);
   console.log(`bytes   ${bytes.length} ${sizeOk ? "OK" : `MISMATCH (manifest ${manifest.file.bytes})`}`);
   console.log(`r2Key   ${manifest.file.r2Key} ${keyOk ? "OK" : "MISMATCH (not content-addressed by this sha)"}`);
@@ -187,7 +188,7 @@ async function verify(id) {
   ok &&= shaOk && sizeOk && keyOk;
   if (!ok) return false;
 
-  const inputs = Array.from({ length: N }, (_, i) => syntheticInput(i, manifest.preprocess, manifest.input.layout));
+  const inputs = Array.from({ length: N }, (_, i) => syntheticInput(i, manifest.preprocess, manifest.input));
   const q = await runAll(file, manifest, inputs);
   // Same model with ORT's QDQ handling disabled, which lets constant folding
   // turn DequantizeLinear(int8 initializer) into an fp32 initializer.
@@ -195,6 +196,8 @@ async function verify(id) {
   const fp32Path = join(ROOT, "build", "models", id, "model.fp32.onnx");
   const f = existsSync(fp32Path) ? await runAll(fp32Path, manifest, inputs) : undefined;
 
+  // A probabilities output (e.g. nsfwjs's softmax head) is used as it is, as the Worker does.
+  const toProbs = (out) => (manifest.output.kind === "logits" ? softmax(out) : out);
   const margins = [];
   const gaps56 = [];
   const top1s = new Set();
@@ -205,14 +208,14 @@ async function verify(id) {
   let maxDp = 0;
   let maxDl = 0;
   for (let i = 0; i < N; i++) {
-    const pq = softmax(Array.from(q.outputs[i]));
+    const pq = toProbs(Array.from(q.outputs[i]));
     const t = topk(pq, 6);
     top1s.add(t[0]);
     margins.push(pq[t[0]] - pq[t[1]]);
-    gaps56.push(q.outputs[i][t[4]] - q.outputs[i][t[5]]);
+    if (t.length >= 6) gaps56.push(q.outputs[i][t[4]] - q.outputs[i][t[5]]);
     for (let c = 0; c < q.outputs[i].length; c++) maxDl = Math.max(maxDl, Math.abs(q.outputs[i][c] - qf.outputs[i][c]));
     if (!f) continue;
-    const pf = softmax(Array.from(f.outputs[i]));
+    const pf = toProbs(Array.from(f.outputs[i]));
     const tf = topk(pf, 5);
     const tq = t.slice(0, 5);
     if (tq[0] === tf[0]) agree1++;
@@ -233,7 +236,7 @@ async function verify(id) {
   }
   console.log(`int8 vs int8 with DQ constant-folded: max |dlogit| ${maxDl.toExponential(3)}`);
   console.log(`int8 top1-top2 softmax margin:  ${quantiles(margins)}`);
-  console.log(`int8 top5-top6 logit gap:       ${quantiles(gaps56)}`);
+  if (gaps56.length) console.log(`int8 top5-top6 logit gap:       ${quantiles(gaps56)}`);
   console.log(
     `median latency (1 thread): int8 ${q.medianMs.toFixed(1)} ms; int8 DQ-folded (disable_quant_qdq=1) ` +
       `${qf.medianMs.toFixed(1)} ms${f ? `; fp32 ${f.medianMs.toFixed(1)} ms` : ""}`,
@@ -241,6 +244,20 @@ async function verify(id) {
   return true;
 }
 
+/**
+ * The Worker's model list is src/models/catalog.generated.ts, generated from
+ * models/<id>/manifest.json: a manifest added or removed without regenerating it
+ * would silently not be served (or fail the build).
+ */
+function catalogIsCurrent() {
+  const tsx = join(ROOT, "node_modules", ".bin", "tsx");
+  const r = spawnSync(tsx, [join(ROOT, "scripts", "models-catalog.ts"), "--check"], { encoding: "utf8" });
+  process.stdout.write(r.stdout ?? "");
+  process.stderr.write(r.stderr ?? "");
+  return r.status === 0;
+}
+
+const catalogOk = catalogIsCurrent();
 const wanted = process.argv.slice(2);
 const ids = readdirSync(join(ROOT, "models"))
   .filter(
@@ -255,4 +272,5 @@ if (ids.length === 0) {
 let allOk = true;
 for (const id of ids) allOk = (await verify(id)) && allOk;
 console.log(allOk ? "\nall manifests match their files" : "\nFAILED: manifest/file mismatch");
-process.exit(allOk ? 0 : 1);
+if (!catalogOk) console.log("FAILED: src/models/catalog.generated.ts is stale (npm run models:catalog)");
+process.exit(allOk && catalogOk ? 0 : 1);
