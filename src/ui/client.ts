@@ -181,12 +181,17 @@ export const CLIENT_JS = `
     notice.textContent = "This server's /v1/classify does not take URLs yet, so this page classifies the URL through a one-image bulk job (POST /v1/jobs). Jobs report no per-stage timings.";
     var job = await (await api("POST", "/v1/jobs", json({ model: model, top_k: k, source: { urls: [url] } }), "application/json")).json();
     var st, giveUp = Date.now() + 60000;
+    // Best effort: a job this page no longer waits for should not keep retrying in the queue.
+    var cancelJob = function () { return api("DELETE", job.status_url).catch(function () {}); };
     for (;;) {
-      if (id !== seq) throw new Error("superseded");
+      if (id !== seq) { await cancelJob(); throw new Error("superseded"); }
       st = await (await api("GET", job.status_url)).json();
       if (TERMINAL[st.state]) break;
       // The worker retries a failed fetch for minutes (e.g. no internet under npm run dev); do not spin that long.
-      if (Date.now() > giveUp) throw new ApiFailure(0, "still_" + st.state, "job " + job.id + " has not finished after 60 s (the worker retries URLs it cannot fetch); follow it at " + job.status_url);
+      if (Date.now() > giveUp) {
+        await cancelJob();
+        throw new ApiFailure(0, "timeout", "job " + job.id + " was still " + st.state + " after 60 s (the worker retries URLs it cannot fetch), so this page cancelled it");
+      }
       status.textContent = "Classifying " + url + " with " + model + ": job " + st.state + "\u2026";
       await sleep(400);
     }
