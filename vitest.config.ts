@@ -16,6 +16,18 @@ export default defineConfig({
         },
       },
       {
+        // The demo page in Debian's chromium (playwright-core) against a real `wrangler dev` on
+        // port 8814, started and seeded by the global setup.
+        test: {
+          name: "browser",
+          include: ["test/browser/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/browser/global-setup.ts"],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
         // The worker itself, inside workerd, with real local R2 and KV. Each file
         // pays ~15 s to import ORT's 14 MB wasm, so keep these files few and full.
         plugins: [

@@ -6,6 +6,7 @@ import { healthRoutes } from "./routes/health";
 import { imageRoutes, tagRoutes } from "./routes/images";
 import { jobRoutes } from "./routes/jobs";
 import { modelRoutes } from "./routes/models";
+import { uiRoutes } from "./routes/ui";
 
 export const app = new Hono<{ Bindings: Env }>();
 
@@ -15,6 +16,7 @@ app.route("/v1/classify", classifyRoutes);
 app.route("/v1/jobs", jobRoutes);
 app.route("/v1/images", imageRoutes);
 app.route("/v1/tags", tagRoutes);
+app.route("/", uiRoutes);
 
 app.notFound((c) => {
   throw new ApiError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`);
