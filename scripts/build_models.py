@@ -408,17 +408,38 @@ def logit_report(model: nn.Module, images: torch.Tensor) -> dict:
 # Export
 # --------------------------------------------------------------------------
 
+class WithFeatures(nn.Module):
+    """Exports the pooled penultimate features as a second output ("features"),
+    so the same single inference serves /v1/classify and /v1/embed. The forward
+    is torchvision's own, spelled out to name the tensor before the classifier."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.model.features(x)
+        if isinstance(self.model, torchvision.models.DenseNet):
+            f = F.relu(f)
+        f = torch.flatten(F.adaptive_avg_pool2d(f, (1, 1)), 1)
+        return self.model.classifier(f), f
+
+
+def feature_dim(model: nn.Module) -> int:
+    return classifier_linear(model).in_features
+
+
 def export_onnx(model: nn.Module) -> onnx.ModelProto:
     buf = io.BytesIO()
     dummy = torch.zeros(1, 3, 224, 224)
     torch.onnx.export(
-        model,
+        WithFeatures(model).eval(),
         dummy,
         buf,
         opset_version=OPSET,
         input_names=["input"],
-        output_names=["logits"],
-        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+        output_names=["logits", "features"],
+        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}, "features": {0: "batch"}},
         do_constant_folding=True,
         export_params=True,
         verbose=False,
@@ -433,7 +454,8 @@ def export_onnx(model: nn.Module) -> onnx.ModelProto:
 # Manifest
 # --------------------------------------------------------------------------
 
-def manifest_for(model_id: str, spec: dict, seed: int, int8_path: Path, params: int, macs: int) -> dict:
+def manifest_for(model_id: str, spec: dict, seed: int, int8_path: Path, params: int, macs: int,
+                 feat_dim: int) -> dict:
     sha = sha256_file(int8_path)
     return {
         "id": model_id,
@@ -479,7 +501,7 @@ def manifest_for(model_id: str, spec: dict, seed: int, int8_path: Path, params: 
             "mean": list(MEAN),
             "std": list(STD),
         },
-        "output": {"name": "logits", "kind": "logits"},
+        "output": {"name": "logits", "kind": "logits", "features": {"name": "features", "dim": feat_dim}},
         "labels": "imagenet-1k",
         "numClasses": 1000,
         "stats": {"parameters": params, "macs": macs},
@@ -527,7 +549,7 @@ def build_one(model_id: str) -> dict:
     int8_path = MODELS_DIR / model_id / "model.int8.onnx"
     write_bytes(int8_path, int8.SerializeToString())
 
-    manifest = manifest_for(model_id, spec, seed, int8_path, params, macs)
+    manifest = manifest_for(model_id, spec, seed, int8_path, params, macs, feature_dim(model))
     write_bytes(MODELS_DIR / model_id / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
     write_bytes(MODELS_DIR / model_id / "model.int8.onnx.sha256",
                 f"{manifest['file']['sha256']}  model.int8.onnx\n".encode())

@@ -214,13 +214,16 @@ class Converter:
         (out_layer, _, _), = self.outputs_cfg
         out = self.tensor[out_layer]
         self.nodes.append(helper.make_node("Identity", [out], ["probabilities"], name="probabilities"))
+        feat, feat_dim = self.features
+        self.nodes.append(helper.make_node("Identity", [feat], ["features"], name="features"))
         (in_layer, _, _), = self.inputs_cfg
         h, w, c = self.by_name[in_layer]["config"]["batch_input_shape"][1:]
         graph = helper.make_graph(
             self.nodes,
             "edgetag",
             [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", h, w, c])],
-            [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", self.num_classes])],
+            [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", self.num_classes]),
+             helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", feat_dim])],
             self.inits,
         )
         m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
@@ -391,6 +394,9 @@ class Converter:
         # NHWC flatten order == NCHW flatten order only when there is one pixel.
         assert (h, w) == (1, 1), "Flatten of a spatial map needs a transpose back to NHWC"
         y = self.node("Flatten", [x], l["name"], axis=1)
+        # The pooled backbone output: what Keras' include_top=False + pooling gives,
+        # exported as the "features" output for /v1/embed.
+        self.features = (y, c)
         self.tensor[l["name"]] = y
         self.shape[y] = (c, 1, 1)
 
@@ -466,7 +472,7 @@ def manifest_for(int8_path: Path, params: int, macs: int, version: str) -> dict:
             "mean": [0, 0, 0],
             "std": [1, 1, 1],
         },
-        "output": {"name": "probabilities", "kind": "probabilities"},
+        "output": {"name": "probabilities", "kind": "probabilities", "features": {"name": "features", "dim": 1280}},
         "labels": "nsfw-5",
         "numClasses": len(CLASSES),
         "stats": {"parameters": params, "macs": macs},

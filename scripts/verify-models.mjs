@@ -41,7 +41,7 @@ function mulberry32(seed) {
  * smooth random colour field (kind 0), a linear gradient (1) or soft blobs (2),
  * normalised with the manifest's preprocess constants into NCHW float32.
  */
-function syntheticInput(i, pre) {
+function syntheticInput(i, pre, layout) {
   const rnd = mulberry32(1000 + i);
   const kind = i % 3;
   const rgb = new Float64Array(SIZE * SIZE * 3);
@@ -101,7 +101,7 @@ function syntheticInput(i, pre) {
   for (let p = 0; p < SIZE * SIZE; p++)
     for (let c = 0; c < 3; c++) {
       const byte = Math.round(Math.min(1, Math.max(0, rgb[p * 3 + c])) * 255);
-      out[c * SIZE * SIZE + p] = (byte * pre.rescale - pre.mean[c]) / pre.std[c];
+      out[layout === "NHWC" ? p * 3 + c : c * SIZE * SIZE + p] = (byte * pre.rescale - pre.mean[c]) / pre.std[c];
     }
   return out;
 }
@@ -144,7 +144,13 @@ async function runAll(path, manifest, inputs, extra) {
   for (let i = 0; i < inputs.length + WARMUP; i++) {
     const x = inputs[i % inputs.length];
     const feeds = {
-      [manifest.input.name]: new ort.Tensor("float32", x, [1, 3, manifest.input.height, manifest.input.width]),
+      [manifest.input.name]: new ort.Tensor(
+        "float32",
+        x,
+        manifest.input.layout === "NHWC"
+          ? [1, manifest.input.height, manifest.input.width, 3]
+          : [1, 3, manifest.input.height, manifest.input.width],
+      ),
     };
     const t0 = performance.now();
     const r = await session.run(feeds);
@@ -181,7 +187,7 @@ async function verify(id) {
   ok &&= shaOk && sizeOk && keyOk;
   if (!ok) return false;
 
-  const inputs = Array.from({ length: N }, (_, i) => syntheticInput(i, manifest.preprocess));
+  const inputs = Array.from({ length: N }, (_, i) => syntheticInput(i, manifest.preprocess, manifest.input.layout));
   const q = await runAll(file, manifest, inputs);
   // Same model with ORT's QDQ handling disabled, which lets constant folding
   // turn DequantizeLinear(int8 initializer) into an fp32 initializer.

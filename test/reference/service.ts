@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import * as ortNode from "onnxruntime-node";
 import { type RefSpec, referencePreprocess } from "./preprocess";
@@ -6,6 +6,7 @@ import { type RefSpec, referencePreprocess } from "./preprocess";
 const ROOT = resolve(import.meta.dirname, "../..");
 const SERVED = [resolve(ROOT, "models"), resolve(ROOT, "test/fixtures")];
 const IMAGES = join(ROOT, "test/fixtures/images");
+const REPORTS = join(ROOT, "test-results/parity");
 
 /**
  * Runs in Node, reached from workerd tests through a service binding (see
@@ -23,6 +24,14 @@ export async function referenceService(request: Request): Promise<Response> {
       return Response.json(webhooks.get(decodeURIComponent(url.pathname.slice(10))) ?? []);
     }
     if (url.pathname.startsWith("/files/")) return await serveFile(decodeURIComponent(url.pathname.slice(7)));
+    if (url.pathname.startsWith("/report/") && request.method === "POST") {
+      // Figures a workerd test measured (e.g. parity), kept as a file for the closing note and manifests.
+      const name = url.pathname.slice(8);
+      if (!/^[a-z0-9.-]+$/.test(name)) return new Response("bad report name", { status: 400 });
+      await mkdir(REPORTS, { recursive: true });
+      await writeFile(join(REPORTS, `${name}.json`), await request.text());
+      return new Response(null, { status: 204 });
+    }
     if (url.pathname === "/reference" && request.method === "GET") {
       const model = url.searchParams.get("model") ?? "";
       const fixture = url.searchParams.get("fixture") ?? "";
