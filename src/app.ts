@@ -1,26 +1,44 @@
-import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { ApiError, type ErrorCode, isApiError } from "./errors";
+import { router } from "./http/openapi";
 import { classifyRoutes } from "./routes/classify";
+import { docsRoutes, openApiDocument } from "./routes/docs";
+import { embedRoutes } from "./routes/embed";
 import { healthRoutes } from "./routes/health";
 import { imageRoutes, tagRoutes } from "./routes/images";
 import { jobRoutes } from "./routes/jobs";
 import { modelRoutes } from "./routes/models";
 import { uiRoutes } from "./routes/ui";
 
-export const app = new Hono<{ Bindings: Env }>();
+export const app = router();
 
 app.route("/healthz", healthRoutes);
 app.route("/v1/models", modelRoutes);
 app.route("/v1/classify", classifyRoutes);
+app.route("/v1/embed", embedRoutes);
 app.route("/v1/jobs", jobRoutes);
 app.route("/v1/images", imageRoutes);
 app.route("/v1/tags", tagRoutes);
 app.route("/", uiRoutes);
 
+/** The spec is generated from the routes above on first request, then reused. */
+let spec: ReturnType<typeof openApiDocument> | undefined;
+app.get("/openapi.json", (c) => {
+  spec ??= openApiDocument(app);
+  return c.json(spec);
+});
+app.route("/docs", docsRoutes);
+
 app.notFound((c) => {
   throw new ApiError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`);
 });
+
+const HTTP_EXCEPTION_CODES: Partial<Record<number, ErrorCode>> = {
+  404: "not_found",
+  405: "method_not_allowed",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+};
 
 /**
  * The one error handler. ApiErrors carry their status; Hono's own exceptions
@@ -32,8 +50,7 @@ app.onError((err, c) => {
     return c.json({ error: { code: err.code, message: err.message } }, err.status, err.headers);
   }
   if (err instanceof HTTPException && err.status < 500) {
-    const code: ErrorCode =
-      err.status === 404 ? "not_found" : err.status === 405 ? "method_not_allowed" : "bad_request";
+    const code = HTTP_EXCEPTION_CODES[err.status] ?? "bad_request";
     return c.json({ error: { code, message: err.message || "bad request" } }, err.status);
   }
   console.error("unhandled error", err);

@@ -8,6 +8,7 @@ export const ERROR_STATUS = {
   bad_request: 400,
   empty_body: 400,
   invalid_parameter: 400,
+  embedding_unavailable: 400,
   not_found: 404,
   unknown_model: 404,
   method_not_allowed: 405,
@@ -15,6 +16,10 @@ export const ERROR_STATUS = {
   image_too_large: 413,
   unsupported_media_type: 415,
   invalid_image: 422,
+  /** A URL given as the image answered with an error status (404, 403...), or too many redirects. */
+  source_fetch_failed: 422,
+  /** A URL given as the image could not be reached (network error, timeout, 5xx): worth retrying. */
+  source_unavailable: 502,
   model_unavailable: 503,
   internal: 500,
 } as const;

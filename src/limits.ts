@@ -26,6 +26,14 @@ export const LIMITS = {
    */
   maxJpegCoefficientBytes: 48 * 1024 * 1024,
   topK: { min: 1, max: 20, default: 5 },
+  /** Images per POST /v1/classify/batch (all in one body, itself capped at maxBodyBytes). */
+  batchMaxItems: 16,
+  /**
+   * Cache-Control max-age of a result whose image came as a URL: what the URL
+   * serves may change. A result for uploaded bytes is fixed for the model build
+   * and gets the KV cache TTL instead.
+   */
+  urlResultMaxAgeSeconds: 300,
   /** Predictions stored per cache entry, so any top_k up to the maximum is a cache hit. */
   cachedPredictions: 20,
   /** Default TTL of a cached result when CACHE_TTL_SECONDS is unset or invalid. */

@@ -22,8 +22,17 @@ export const ORT_VERSION: string = ort.env.versions.web ?? "unknown";
 export interface OrtSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  /** Runs one inference. Calls are serialised per isolate (the wasm backend is single-threaded). */
-  run(inputName: string, data: Float32Array, dims: readonly number[], outputName: string): Promise<OrtOutput>;
+  /**
+   * Runs one inference and returns the named outputs (e.g. class scores and the
+   * pooled features: one run serves both). Calls are serialised per isolate
+   * (the wasm backend is single-threaded).
+   */
+  run(
+    inputName: string,
+    data: Float32Array,
+    dims: readonly number[],
+    outputNames: readonly string[],
+  ): Promise<Record<string, OrtOutput>>;
   release(): Promise<void>;
 }
 
@@ -149,18 +158,23 @@ export async function createOrtSession(modelBytes: Uint8Array): Promise<OrtSessi
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
-    run: (inputName, data, dims, outputName) =>
+    run: (inputName, data, dims, outputNames) =>
       serialised(async () => {
         const input = new ort.Tensor("float32", data, dims);
-        const results = await session.run({ [inputName]: input }, [outputName]);
-        const out = results[outputName];
-        if (!out) throw new Error(`model produced no output named ${outputName}`);
-        if (out.type !== "float32") throw new Error(`output ${outputName} has type ${out.type}, expected float32`);
-        // Copy out of ORT's buffer so the tensor can be released immediately.
-        const copy = new Float32Array(out.data as Float32Array);
-        const dimsOut = [...out.dims];
-        out.dispose();
-        return { data: copy, dims: dimsOut };
+        const results = await session.run({ [inputName]: input }, [...outputNames]);
+        const outputs: Record<string, OrtOutput> = {};
+        try {
+          for (const name of outputNames) {
+            const out = results[name];
+            if (!out) throw new Error(`model produced no output named ${name}`);
+            if (out.type !== "float32") throw new Error(`output ${name} has type ${out.type}, expected float32`);
+            // Copy out of ORT's buffer so the tensor can be released immediately.
+            outputs[name] = { data: new Float32Array(out.data as Float32Array), dims: [...out.dims] };
+          }
+        } finally {
+          for (const out of Object.values(results)) out.dispose();
+        }
+        return outputs;
       }),
     release: () => session.release(),
   };

@@ -93,18 +93,21 @@ export async function getSession(bucket: R2Bucket, model: RegisteredModel): Prom
 
 /** A manifest that names tensors the graph does not have is a deploy mistake; say which. */
 function checkSignature(session: OrtSession, model: RegisteredModel): void {
-  const { input, output, id } = {
-    ...model.manifest,
-    input: model.manifest.input.name,
-    output: model.manifest.output.name,
-  };
-  if (!session.inputNames.includes(input) || !session.outputNames.includes(output)) {
+  const { id, input } = model.manifest;
+  const outputs = outputNames(model);
+  if (!session.inputNames.includes(input.name) || !outputs.every((o) => session.outputNames.includes(o))) {
     void session.release();
     throw new ApiError(
       "model_unavailable",
-      `model ${id}: manifest names input "${input}" / output "${output}", graph has inputs [${session.inputNames.join(", ")}] and outputs [${session.outputNames.join(", ")}]`,
+      `model ${id}: manifest names input "${input.name}" / outputs [${outputs.join(", ")}], graph has inputs [${session.inputNames.join(", ")}] and outputs [${session.outputNames.join(", ")}]`,
     );
   }
+}
+
+/** The outputs one inference fetches: class scores, plus the pooled features when the manifest names them. */
+export function outputNames(model: RegisteredModel): string[] {
+  const { output } = model.manifest;
+  return output.features ? [output.name, output.features.name] : [output.name];
 }
 
 function errorMessage(e: unknown): string {

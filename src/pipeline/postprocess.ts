@@ -49,3 +49,24 @@ export function topK(probs: Float32Array, labels: readonly string[], k: number):
     .slice(0, Math.min(k, probs.length))
     .map((i) => ({ label: labels[i] ?? String(i), index: i, score: probs[i] as number }));
 }
+
+/**
+ * Turns the pooled feature output into an embedding of unit L2 norm, so the
+ * dot product of two embeddings is their cosine similarity. Any shape with
+ * `dim` elements is accepted ([1,dim] or a pooled [1,dim,1,1]). The norm is
+ * accumulated in float64. An all-zero vector has no direction and is returned
+ * as zeros rather than NaNs.
+ */
+export function l2Normalize(features: Float32Array, dims: readonly number[], dim: number): Float32Array {
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (count !== dim || features.length !== dim) {
+    throw new Error(`feature output has shape [${dims.join(",")}] (${features.length} values); expected ${dim}`);
+  }
+  let sumSq = 0;
+  for (const v of features) sumSq += v * v;
+  const out = new Float32Array(dim);
+  if (sumSq === 0) return out;
+  const norm = Math.sqrt(sumSq);
+  for (let i = 0; i < dim; i++) out[i] = (features[i] as number) / norm;
+  return out;
+}

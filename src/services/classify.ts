@@ -1,63 +1,47 @@
-import { type CachedResult, cacheKey, readCache, writeCache } from "../cache";
-import { getSession, type LoadedModel } from "../inference/sessions";
-import { LIMITS } from "../limits";
+import { cacheKey, readCache } from "../cache";
 import type { RegisteredModel } from "../models/registry";
-import { ensureCodecs } from "../pipeline/codecs/wasm";
-import { decodeImageWithInfo } from "../pipeline/decode";
-import { type Prediction, toProbabilities, topK } from "../pipeline/postprocess";
-import { minDecodeShortSide, preprocess } from "../pipeline/preprocess";
-import { sha256Hex } from "../util/hash";
+import type { Prediction } from "../pipeline/postprocess";
+import { type ClassifyDeps, hashed, type ImageFacts, type ImageHash, type ModelInfo, modelInfo, runModel } from "./run";
+import { type StageTimings, stageTimer } from "./timer";
 
-/** Bindings and runtime hooks the service needs, passed in so tests can call it directly. */
-export interface ClassifyDeps {
-  models: R2Bucket;
-  /** Optional: without it every request is a miss (and nothing breaks). */
-  cache?: KVNamespace;
-  cacheTtlSeconds: number;
-  /** ctx.waitUntil: the cache write happens after the response is sent. */
-  waitUntil: (p: Promise<unknown>) => void;
-}
+export type { ClassifyDeps } from "./run";
+export type { StageTimings } from "./timer";
 
 export interface ClassifyInput {
   bytes: Uint8Array;
   model: RegisteredModel;
   topK: number;
+  /** Drop predictions scoring below this (after top_k); 0 keeps all. */
+  minScore?: number;
+  /** The hash of `bytes` if the caller already computed it (e.g. for an ETag). */
+  hash?: ImageHash;
 }
 
-/**
- * Wall-clock milliseconds per stage. Locally these are real; in production
- * Workers' clocks only advance across I/O, so pure-CPU stages read 0 there.
- */
-export type StageTimings = Record<string, number>;
-
 export interface ClassifyResult {
-  model: { id: string; version: string; trained: boolean; sha256: string };
+  model: ModelInfo;
   predictions: Prediction[];
-  image: CachedResult["image"];
+  image: ImageFacts;
   cached: boolean;
   timings_ms: StageTimings;
 }
 
 /**
- * The single classification path shared by HTTP and (later) queue consumers:
- * hash -> cache -> decode -> preprocess -> infer -> postprocess -> cache write.
+ * The single classification path shared by HTTP and the queue consumers:
+ * hash -> cache -> (decode -> preprocess -> infer -> postprocess -> cache write).
  */
 export async function classify(input: ClassifyInput, deps: ClassifyDeps): Promise<ClassifyResult> {
-  const { bytes, model, topK: k } = input;
-  const { manifest } = model;
+  const { bytes, model, topK: k, minScore = 0 } = input;
   const timer = stageTimer();
+  const imageSha = await hashed(input, timer);
+  const pick = (ranked: Prediction[]) => ranked.slice(0, k).filter((p) => p.score >= minScore);
 
-  const imageSha = await sha256Hex(bytes);
-  timer.lap("hash");
-
-  const key = cacheKey(model, imageSha);
   if (deps.cache) {
-    const hit = await readCache(deps.cache, key);
+    const hit = await readCache(deps.cache, cacheKey(model, imageSha));
     timer.lap("cache_read");
     if (hit) {
       return {
         model: modelInfo(model),
-        predictions: hit.predictions.slice(0, k),
+        predictions: pick(hit.predictions),
         image: hit.image,
         cached: true,
         timings_ms: timer.done(),
@@ -65,87 +49,12 @@ export async function classify(input: ClassifyInput, deps: ClassifyDeps): Promis
     }
   }
 
-  // Start loading the model (R2 fetch is I/O) while the CPU decodes the image.
-  const loading = getSession(deps.models, model);
-  loading.catch(() => undefined); // observed below; this only silences the early-rejection warning
-
-  const image = await (async () => {
-    await ensureCodecs();
-    const { info, image: decoded } = await decodeImageWithInfo(bytes, {
-      maxPixels: LIMITS.maxPixels,
-      maxPixelsFullDecode: LIMITS.maxPixelsFullDecode,
-      maxCoefficientBytes: LIMITS.maxJpegCoefficientBytes,
-      minShortSide: minDecodeShortSide(manifest.preprocess),
-    });
-    timer.lap("decode");
-    const tensor = preprocess(decoded, manifest.preprocess, manifest.input);
-    timer.lap("preprocess");
-    return { info, tensor };
-  })();
-
-  const session: LoadedModel = await loading;
-  if (session.loadTimings) {
-    timer.set("ort_init", session.loadTimings.ortInitMs);
-    timer.set("model_fetch", session.loadTimings.fetchMs);
-    timer.set("session_create", session.loadTimings.sessionMs);
-  }
-  timer.lap("model_wait");
-
-  const spec = manifest.input;
-  const dims = spec.layout === "NCHW" ? [1, 3, spec.height, spec.width] : [1, spec.height, spec.width, 3];
-  const output = await session.session.run(spec.name, image.tensor, dims, manifest.output.name);
-  timer.lap("infer");
-
-  const probs = toProbabilities(output.data, output.dims, manifest.numClasses, manifest.output.kind);
-  const ranked = topK(probs, model.labels, LIMITS.cachedPredictions);
-  timer.lap("postprocess");
-
-  const { info } = image;
-  const swap = info.orientation >= 5; // EXIF 5..8 transpose the stored image
-  const entry: CachedResult = {
-    v: 1,
-    predictions: ranked,
-    image: {
-      sha256: imageSha,
-      width: swap ? info.height : info.width,
-      height: swap ? info.width : info.height,
-      format: info.format,
-    },
-    createdAt: new Date().toISOString(),
-  };
-  if (deps.cache) deps.waitUntil(writeCache(deps.cache, key, entry, deps.cacheTtlSeconds));
-
+  const run = await runModel(bytes, imageSha, model, deps, timer);
   return {
     model: modelInfo(model),
-    predictions: ranked.slice(0, k),
-    image: entry.image,
+    predictions: pick(run.predictions),
+    image: run.image,
     cached: false,
     timings_ms: timer.done(),
-  };
-}
-
-function modelInfo(model: RegisteredModel): ClassifyResult["model"] {
-  const m = model.manifest;
-  return { id: m.id, version: m.version, trained: m.trained, sha256: m.file.sha256 };
-}
-
-function stageTimer() {
-  const start = performance.now();
-  let last = start;
-  const timings: StageTimings = {};
-  const round = (ms: number) => Math.round(ms * 100) / 100;
-  return {
-    lap(stage: string) {
-      const now = performance.now();
-      timings[stage] = round(now - last);
-      last = now;
-    },
-    set(stage: string, ms: number) {
-      timings[stage] = round(ms);
-    },
-    done(): StageTimings {
-      timings.total = round(performance.now() - start);
-      return timings;
-    },
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { softmax, toProbabilities, topK } from "../../src/pipeline/postprocess";
+import { l2Normalize, softmax, toProbabilities, topK } from "../../src/pipeline/postprocess";
 
 describe("postprocess", () => {
   it("softmax matches the textbook formula and sums to 1, even for huge logits", () => {
@@ -38,5 +38,18 @@ describe("postprocess", () => {
       { label: "a", index: 0, score: probs[0] },
     ]);
     expect(topK(probs, labels, 10)).toHaveLength(4);
+  });
+
+  it("l2Normalize gives a unit vector in the same direction, for any shape holding dim values", () => {
+    const raw = new Float32Array([3, 0, 4, 0]);
+    for (const dims of [[1, 4], [4], [1, 4, 1, 1]]) {
+      expect(Array.from(l2Normalize(raw, dims, 4))).toEqual([0.6000000238418579, 0, 0.800000011920929, 0]);
+    }
+    const big = new Float32Array(1280).map((_, i) => Math.sin(i) * 50);
+    const unit = l2Normalize(big, [1, 1280], 1280);
+    expect(unit.reduce((a, v) => a + v * v, 0)).toBeCloseTo(1, 6);
+    expect((unit[7] as number) / (unit[3] as number)).toBeCloseTo((big[7] as number) / (big[3] as number), 5);
+    expect(Array.from(l2Normalize(new Float32Array(3), [3], 3))).toEqual([0, 0, 0]);
+    expect(() => l2Normalize(raw, [1, 4], 5)).toThrow(/expected 5/);
   });
 });

@@ -67,7 +67,7 @@ interface Manifest {
   file: { r2Key: string };
   input: { name: string; layout: "NCHW" | "NHWC"; width: number; height: number };
   preprocess: RefSpec;
-  output: { name: string; kind: "logits" | "probabilities" };
+  output: { name: string; kind: "logits" | "probabilities"; features?: { name: string; dim: number } };
 }
 
 interface FixtureEntry {
@@ -120,19 +120,34 @@ export async function referenceClassify(modelId: string, fixture: string): Promi
 export async function referenceClassifyPixels(
   modelId: string,
   image: { width: number; height: number; data: Uint8Array; orientation: number },
-): Promise<{ probs: number[] }> {
+): Promise<{ probs: number[]; embedding?: number[] }> {
   const { manifest, session } = await loadModel(modelId);
   const tensor = referencePreprocess(image, manifest.preprocess, manifest.input);
   const { input } = manifest;
   const dims = input.layout === "NCHW" ? [1, 3, input.height, input.width] : [1, input.height, input.width, 3];
   const out = await session.run({ [input.name]: new ortNode.Tensor("float32", tensor, dims) });
   const raw = out[manifest.output.name]?.data as Float32Array;
-  if (manifest.output.kind === "probabilities") return { probs: Array.from(raw) };
+  const embedding = manifest.output.features ? referenceEmbedding(out, manifest.output.features) : undefined;
+  if (manifest.output.kind === "probabilities") return { probs: Array.from(raw), ...(embedding ? { embedding } : {}) };
   // Softmax written out here rather than imported from src/: the reference shares no code with the worker.
   const max = Math.max(...raw);
   const exps = Array.from(raw, (v) => Math.exp(v - max));
   const sum = exps.reduce((a, b) => a + b, 0);
-  return { probs: exps.map((e) => e / sum) };
+  return { probs: exps.map((e) => e / sum), ...(embedding ? { embedding } : {}) };
+}
+
+/** The named features output, L2-normalised in float64 (written out here, like the softmax). */
+function referenceEmbedding(
+  out: ortNode.InferenceSession.OnnxValueMapType,
+  features: { name: string; dim: number },
+): number[] {
+  const tensor = out[features.name];
+  if (!tensor) throw new Error(`reference: the graph has no output ${features.name}`);
+  const values = Array.from(tensor.data as Float32Array);
+  if (values.length !== features.dim)
+    throw new Error(`reference: ${features.name} has ${values.length} values, manifest says ${features.dim}`);
+  const norm = Math.sqrt(values.reduce((a, v) => a + v * v, 0));
+  return norm === 0 ? values : values.map((v) => v / norm);
 }
 
 // ---------------------------------------------------------------- outbound --
