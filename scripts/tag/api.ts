@@ -95,6 +95,12 @@ export class ApiClient {
     readonly endpoint: string,
     private readonly retries = 4,
     private readonly retryBaseMs = 500,
+    /**
+     * Per request. Without it a connection the local dev proxy silently drops
+     * hangs for undici's 300 s default (seen in CI: the job was done, the CLI
+     * sat on a dead poll for five minutes).
+     */
+    private readonly timeoutMs = 60_000,
   ) {}
 
   /**
@@ -110,9 +116,14 @@ export class ApiClient {
     for (let attempt = 0; ; attempt++) {
       let res: Response;
       try {
-        res = await fetch(`${this.endpoint}${path}`, { method, body: init.body, headers: init.headers });
+        res = await fetch(`${this.endpoint}${path}`, {
+          method,
+          body: init.body,
+          headers: init.headers,
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
       } catch (err) {
-        const code = networkErrorCode(err);
+        const code = (err as Error).name === "TimeoutError" ? "ETIMEDOUT" : networkErrorCode(err);
         if (idempotent && attempt < this.retries && code !== undefined && TRANSIENT_NET.has(code)) {
           await sleep(this.retryBaseMs * 2 ** attempt);
           continue;
