@@ -25,6 +25,13 @@ export const LIMITS = {
    * Baseline JPEGs stream and never allocate this.
    */
   maxJpegCoefficientBytes: 48 * 1024 * 1024,
+  /**
+   * Scans per JPEG. A progressive AC scan can sweep every block with a few
+   * bytes of end-of-band runs, so scan count, not file size, bounds decode
+   * time. libjpeg's default progression writes 10; 100 leaves room for
+   * unusual encoders.
+   */
+  maxJpegScans: 100,
   topK: { min: 1, max: 20, default: 5 },
   /** Predictions stored per cache entry, so any top_k up to the maximum is a cache hit. */
   cachedPredictions: 20,
