@@ -10,7 +10,8 @@
  * past the checksums — JPEG segment lengths, SOF size/components/sampling,
  * DHT counts, SOS parameters, restart markers; PNG IHDR fields, PLTE/tRNS,
  * re-deflated IDAT data and duplicated/dropped chunks with CRCs fixed up; WebP
- * RIFF/VP8/VP8L/VP8X sizes and flags. Each case runs through the worker's own
+ * RIFF/VP8/VP8L/VP8X sizes and flags — plus PNG decompression bombs (IDAT or
+ * iCCP inflating to 192 MiB). Each case runs through the worker's own
  * entry: `decodeImageWithInfo(bytes, decodeOptionsFor(model))` then
  * `preprocess(...)`, for each served model in turn.
  *
@@ -27,11 +28,12 @@
  * in-process for a short run.
  */
 import { type ChildProcess, fork } from "node:child_process";
+import { once } from "node:events";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { deflateSync, inflateSync } from "node:zlib";
+import { createDeflate, deflateSync, inflateSync } from "node:zlib";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const SEED_DIRS = ["test/fixtures/corpus", "test/fixtures/images", "test/fixtures/bad", "test/fixtures/photos"];
@@ -428,7 +430,9 @@ const png: Record<string, Mutator> = {
     if (!idats.length) return b;
     let raw: Uint8Array;
     try {
-      raw = new Uint8Array(inflateSync(concat(...idats.map((c) => b.subarray(c.at + 8, c.at + 8 + c.length)))));
+      // Capped: after png.bomb the data may inflate to 192 MiB, and this is the harness, not the decoder.
+      const data = concat(...idats.map((c) => b.subarray(c.at + 8, c.at + 8 + c.length)));
+      raw = new Uint8Array(inflateSync(data, { maxOutputLength: 16 << 20 }));
     } catch {
       return b;
     }
@@ -490,6 +494,47 @@ const png: Record<string, Mutator> = {
       }
     }
   },
+};
+
+/**
+ * A zlib stream that inflates to 192 MiB of zeros (~190 KB), made once by
+ * `prepareBombs` with streaming deflate (never holding 192 MiB itself), for
+ * the decompression-bomb mutations below. Until then they are no-ops.
+ */
+let zlibBomb: Uint8Array | undefined;
+
+export async function prepareBombs(): Promise<void> {
+  if (zlibBomb) return;
+  const deflate = createDeflate({ level: 9 });
+  const chunks: Buffer[] = [];
+  deflate.on("data", (c: Buffer) => chunks.push(c));
+  const ended = once(deflate, "end");
+  const zeros = Buffer.alloc(1 << 20);
+  for (let i = 0; i < 192; i++) {
+    if (!deflate.write(zeros)) await once(deflate, "drain");
+  }
+  deflate.end();
+  await ended;
+  zlibBomb = new Uint8Array(Buffer.concat(chunks));
+}
+
+png.bomb = (r, b) => {
+  const chunks = pngChunks(b);
+  if (!zlibBomb || chunks.length === 0) return b;
+  if (r.chance(0.5)) {
+    // The image data itself inflates far past what IHDR needs.
+    const idats = chunks.filter((c) => c.type === "IDAT");
+    const first = idats[0];
+    const last = idats[idats.length - 1];
+    if (!first || !last) return b;
+    return concat(b.subarray(0, first.at), pngChunk("IDAT", zlibBomb), b.subarray(last.at + 12 + last.length));
+  }
+  // An ICC profile that inflates to 192 MiB, right after IHDR.
+  return concat(
+    b.subarray(0, 33),
+    pngChunk("iCCP", concat(new Uint8Array([0x69, 0x63, 0x63, 0, 0]), zlibBomb)),
+    b.subarray(33),
+  );
 };
 
 const webp: Record<string, Mutator> = {
@@ -683,6 +728,7 @@ export interface FuzzOptions {
 export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
   const p = opts.pipeline ?? (await loadPipeline());
   const seeds = opts.seeds ?? loadSeeds();
+  await prepareBombs();
   const start = opts.start ?? 0;
   const canaryEvery = opts.canaryEvery ?? 250;
   const counts: Record<string, number> = {};
@@ -858,6 +904,7 @@ async function childMain(): Promise<void> {
 async function cliMain(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.replay !== undefined) {
+    await prepareBombs();
     const seeds = loadSeeds();
     const c = makeCase(seeds, args.seed, args.replay);
     mkdirSync(args.save, { recursive: true });
@@ -873,6 +920,7 @@ async function cliMain(): Promise<void> {
     return;
   }
 
+  await prepareBombs(); // so a crashed case can be rebuilt here exactly as the child built it
   const total: FuzzReport = { iterations: 0, seed: args.seed, seconds: 0, counts: {}, failures: [], slowest: [] };
   const t0 = performance.now();
   let next = 0;
