@@ -22,6 +22,18 @@ export const ERROR_STATUS = {
   source_unavailable: 502,
   model_unavailable: 503,
   internal: 500,
+  // Fetching an image from a client-supplied URL (src/security/safe-fetch.ts).
+  // url_*: the URL itself is refused before any request is made (or a redirect
+  // hop is). source_*: the origin's answer cannot be used.
+  url_invalid: 400,
+  url_too_long: 400,
+  url_scheme_not_allowed: 400,
+  url_credentials_not_allowed: 400,
+  url_host_not_allowed: 403,
+  source_timeout: 422,
+  source_too_many_redirects: 422,
+  source_bad_redirect: 422,
+  source_not_image: 415,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

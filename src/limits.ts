@@ -25,6 +25,13 @@ export const LIMITS = {
    * Baseline JPEGs stream and never allocate this.
    */
   maxJpegCoefficientBytes: 48 * 1024 * 1024,
+  /**
+   * Scans per JPEG. A progressive AC scan can sweep every block with a few
+   * bytes of end-of-band runs, so scan count, not file size, bounds decode
+   * time. libjpeg's default progression writes 10; 100 leaves room for
+   * unusual encoders.
+   */
+  maxJpegScans: 100,
   topK: { min: 1, max: 20, default: 5 },
   /** Images per POST /v1/classify/batch (all in one body, itself capped at maxBodyBytes). */
   batchMaxItems: 16,
@@ -42,7 +49,7 @@ export const LIMITS = {
   minCacheTtlSeconds: 60,
   /** Longest R2 key accepted for uploads and job sources (R2 allows 1024 bytes). */
   maxImageKeyLength: 512,
-  /** Longest URL accepted as a job source. */
+  /** Longest image URL accepted (job sources, classify by URL, and every redirect target). */
   maxUrlLength: 2048,
   /** urls + keys listed inline in one POST /v1/jobs (a prefix has no limit). */
   maxJobListItems: 10_000,
@@ -68,8 +75,13 @@ export const LIMITS = {
   sweepIntervalMs: 60_000,
   /** Consumer retry delay for transient faults: base * 2^(attempt-1), capped. */
   retryDelaySeconds: { base: 5, max: 300 },
-  /** Fetching an image URL: total time and size cap. */
-  urlFetch: { timeoutMs: 15_000, maxRedirects: 5 },
+  /**
+   * Fetching an image URL (src/security/safe-fetch.ts). The timeout covers the
+   * whole exchange: every redirect hop and reading the body. Redirects are
+   * followed by hand so each hop is re-checked; maxBytes is enforced while
+   * streaming, so a missing or lying Content-Length cannot get past it.
+   */
+  urlFetch: { timeoutMs: 15_000, maxRedirects: 5, maxBytes: 20 * 1024 * 1024 },
   /** Completion webhook: attempts, first delay (doubling). */
   webhook: { attempts: 6, firstDelayMs: 5_000, timeoutMs: 10_000 },
   /** First and largest back-off after a model fails to load (ms), doubling in between. */

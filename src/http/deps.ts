@@ -10,6 +10,6 @@ export function serviceDeps(c: Context<{ Bindings: Env }>): BatchDeps {
     cache: c.env.RESULTS,
     cacheTtlSeconds: cacheTtl(c.env.CACHE_TTL_SECONDS),
     waitUntil: (p) => c.executionCtx.waitUntil(p),
-    fetchImage: (url) => fetchImageUrl(url, c.env.IMAGES),
+    fetchImage: fetchImageUrl,
   };
 }

@@ -1,6 +1,6 @@
 import { ApiError, isApiError } from "../errors";
 import { LIMITS } from "../limits";
-import { readAtMost } from "../util/stream";
+import { safeFetchImage, UrlFetchError } from "../security/safe-fetch";
 import type { ItemRef } from "./schema";
 
 /**
@@ -44,34 +44,21 @@ async function loadFromR2(images: R2Bucket, key: string): Promise<Uint8Array> {
   return new Uint8Array(await object.arrayBuffer());
 }
 
+/**
+ * URL items go through the SSRF-safe fetch. Its refusals (forbidden host,
+ * not an image, too large, 4xx origin) fail the item for good; origin 5xx/429,
+ * network errors and timeouts are retried.
+ */
 async function loadFromUrl(url: string): Promise<Uint8Array> {
-  let res: Response;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(LIMITS.urlFetch.timeoutMs), redirect: "follow" });
+    return (await safeFetchImage(url)).bytes;
   } catch (e) {
-    throw new TransientError(`fetching ${url} failed: ${errorText(e)}`);
+    if (e instanceof UrlFetchError) {
+      if (e.transient) throw new TransientError(e.message);
+      throw new ItemError(e.code, e.message);
+    }
+    throw e;
   }
-  if (res.status === 429 || res.status >= 500) {
-    await res.body?.cancel();
-    throw new TransientError(`fetching ${url}: HTTP ${res.status}`);
-  }
-  if (!res.ok) {
-    await res.body?.cancel();
-    throw new ItemError("source_fetch_failed", `fetching ${url}: HTTP ${res.status}`);
-  }
-  const declared = Number(res.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > LIMITS.maxBodyBytes) {
-    await res.body?.cancel();
-    throw new ItemError("payload_too_large", `${url} is ${declared} bytes; the limit is ${LIMITS.maxBodyBytes}`);
-  }
-  let bytes: Uint8Array | null;
-  try {
-    bytes = await readAtMost(res.body, LIMITS.maxBodyBytes);
-  } catch (e) {
-    throw new TransientError(`reading ${url} failed: ${errorText(e)}`);
-  }
-  if (!bytes) throw new ItemError("payload_too_large", `${url} exceeds ${LIMITS.maxBodyBytes} bytes`);
-  return bytes;
 }
 
 /**

@@ -11,10 +11,13 @@
  * server bug and deliberately propagates as-is -> 500.)
  */
 import { ApiError, isApiError } from "../errors";
+import { LIMITS } from "../limits";
+import type { PreprocessSpec } from "../models/manifest";
 import { decodeJpegScaled } from "./codecs/jpeg-lean";
 import { decodePng } from "./codecs/png";
 import { probeImage } from "./codecs/probe";
 import { decodeWebp, WebpDecoderNotInitialisedError } from "./codecs/webp";
+import { minDecodeShortSide } from "./preprocess";
 import type { DecodedImage, ImageInfo } from "./types";
 
 export { probeImage };
@@ -29,12 +32,29 @@ export interface DecodeOptions {
   maxPixelsFullDecode?: number;
   /** Upper bound on a progressive JPEG's coefficient store (bytes). Default: none. */
   maxCoefficientBytes?: number;
+  /** Upper bound on the number of scans in a JPEG. Default LIMITS.maxJpegScans. */
+  maxJpegScans?: number;
   /**
    * JPEGs may be decoded at 1/2, 1/4 or 1/8 scale in the DCT domain as long as
    * the shorter side stays >= this (pass 2x the model's resize target so the
    * antialiased resize after it still filters). Default: always full scale.
    */
   minShortSide?: number;
+}
+
+/**
+ * The decode options for serving a model: the service-wide limits plus the
+ * model's DCT-scaling floor. The HTTP/queue service and the fuzzer
+ * (scripts/fuzz.ts) both decode with exactly these.
+ */
+export function decodeOptionsFor(spec: PreprocessSpec): DecodeOptions {
+  return {
+    maxPixels: LIMITS.maxPixels,
+    maxPixelsFullDecode: LIMITS.maxPixelsFullDecode,
+    maxCoefficientBytes: LIMITS.maxJpegCoefficientBytes,
+    maxJpegScans: LIMITS.maxJpegScans,
+    minShortSide: minDecodeShortSide(spec),
+  };
 }
 
 const mp = (pixels: number): string => `${(pixels / 1e6).toFixed(1)} MP`;
@@ -95,6 +115,7 @@ function runCodec(bytes: Uint8Array, info: ImageInfo, opts: DecodeOptions): Prom
         minShortSide: opts.minShortSide ?? Number.POSITIVE_INFINITY,
         maxPixels: opts.maxPixels,
         ...(opts.maxCoefficientBytes === undefined ? {} : { maxCoefficientBytes: opts.maxCoefficientBytes }),
+        ...(opts.maxJpegScans === undefined ? {} : { maxScans: opts.maxJpegScans }),
       });
       return { ...image, scale: scaleDenom };
     }

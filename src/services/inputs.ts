@@ -1,5 +1,5 @@
-import { ApiError, isApiError } from "../errors";
-import { ItemError, imageLoader, TransientError } from "../jobs/sources";
+import { ApiError } from "../errors";
+import { safeFetchImage, UrlFetchError } from "../security/safe-fetch";
 
 /** An image as a request gave it: bytes in the body, or a URL to fetch. */
 export type ImageInput = { kind: "bytes"; bytes: Uint8Array } | { kind: "url"; url: string };
@@ -11,20 +11,17 @@ export async function resolveImage(input: ImageInput, fetchImage: FetchImage): P
 }
 
 /**
- * The one place an API request turns a URL into image bytes. It reuses the
- * bulk jobs' loader (timeout, redirect cap, streamed size cap) and maps its
- * verdicts onto API errors: the origin's 4xx is the caller's problem (422),
- * an unreachable or failing origin is a 502 worth retrying.
+ * The one place an API request turns a URL into image bytes: the SSRF-safe
+ * fetch (scheme, credentials, private hosts, re-checked redirects, deadline,
+ * streamed byte cap, content-type and magic bytes). Its refusals are already
+ * ApiErrors with specific codes; a transient failure (network error, origin
+ * 5xx/429) becomes a 502 the client may retry.
  */
-export async function fetchImageUrl(url: string, images: R2Bucket): Promise<Uint8Array> {
+export async function fetchImageUrl(url: string): Promise<Uint8Array> {
   try {
-    return await imageLoader(images)({ url });
+    return (await safeFetchImage(url)).bytes;
   } catch (e) {
-    if (isApiError(e)) throw e;
-    if (e instanceof ItemError) {
-      throw new ApiError(e.code === "payload_too_large" ? "payload_too_large" : "source_fetch_failed", e.message);
-    }
-    if (e instanceof TransientError) throw new ApiError("source_unavailable", e.message);
+    if (e instanceof UrlFetchError && e.transient) throw new ApiError("source_unavailable", e.message);
     throw e;
   }
 }

@@ -44,6 +44,7 @@
  * block count or the input length. Only ApiError is thrown for bad input.
  */
 import { ApiError } from "../../errors";
+import { LIMITS } from "../../limits";
 import type { DecodedImage } from "../types";
 import { probeImage } from "./probe";
 
@@ -60,6 +61,8 @@ export interface ScaledDecodeOptions {
    * Streaming baseline files never allocate it. Default: no limit.
    */
   maxCoefficientBytes?: number;
+  /** Refuse (422) files with more scans than this (bounds decode time). Default LIMITS.maxJpegScans. */
+  maxScans?: number;
 }
 
 const DEFAULT_MAX_PIXELS = 4096 * 4096;
@@ -88,6 +91,17 @@ const ZIGZAG = new Uint8Array([
 ]);
 
 const LOOK_BITS = 9;
+
+/**
+ * A DHT table as defined in the file. Decode tables are built only when a
+ * scan uses it: a file can define a million tables in 20 MB, and building
+ * each (a 512-entry lookup) cost ~1 s per MB; scans are capped, so builds are.
+ */
+interface HuffmanSpec {
+  counts: Uint8Array;
+  vals: Uint8Array;
+  built?: Huffman;
+}
 
 interface Huffman {
   /** (length << 8) | symbol for codes of <= LOOK_BITS bits, 0 otherwise. */
@@ -124,6 +138,12 @@ function buildHuffman(counts: Uint8Array, vals: Uint8Array): Huffman {
     k += n;
   }
   return { look, maxcode, mincode, valptr, vals };
+}
+
+function huffman(spec: HuffmanSpec | undefined): Huffman | undefined {
+  if (!spec) return undefined;
+  spec.built ??= buildHuffman(spec.counts, spec.vals);
+  return spec.built;
 }
 
 // ---------------------------------------------------------- bit reader ----
@@ -558,6 +578,7 @@ export function decodeJpegScaled(
     (w, h) => chooseScaleDenom(w, h, opts.minShortSide),
     opts.maxPixels,
     opts.maxCoefficientBytes,
+    opts.maxScans,
   );
 }
 
@@ -570,6 +591,7 @@ export function decodeJpegAtScale(
   denom: ScaleDenom | ((width: number, height: number) => ScaleDenom),
   maxPixels: number = DEFAULT_MAX_PIXELS,
   maxCoefficientBytes: number = Number.POSITIVE_INFINITY,
+  maxScans: number = LIMITS.maxJpegScans,
 ): DecodedImage & { scaleDenom: ScaleDenom } {
   const info = probeImage(bytes); // 415 for non-JPEG / unsupported SOF / 12-bit / CMYK without Adobe
   if (info.format !== "jpeg") throw unsupported("not a JPEG");
@@ -580,7 +602,7 @@ export function decodeJpegAtScale(
   }
   const d = typeof denom === "function" ? denom(info.width, info.height) : denom;
   if (d !== 1 && d !== 2 && d !== 4 && d !== 8) throw new RangeError(`scale denominator must be 1, 2, 4 or 8`);
-  const dec = new Decoder(bytes, d, maxCoefficientBytes);
+  const dec = new Decoder(bytes, d, maxCoefficientBytes, maxScans);
   const data = dec.run();
   if (dec.outW !== Math.ceil(info.width / d) || dec.outH !== Math.ceil(info.height / d)) {
     throw invalid("JPEG frame header disagrees with the probed size");
@@ -591,8 +613,8 @@ export function decodeJpegAtScale(
 class Decoder {
   private frame?: Frame;
   private readonly qts: (Int32Array | undefined)[] = [];
-  private readonly dcTables: (Huffman | undefined)[] = [];
-  private readonly acTables: (Huffman | undefined)[] = [];
+  private readonly dcTables: (HuffmanSpec | undefined)[] = [];
+  private readonly acTables: (HuffmanSpec | undefined)[] = [];
   private restartInterval = 0;
   private jfif = false;
   private adobeTransform: number | undefined;
@@ -608,6 +630,7 @@ class Decoder {
     private readonly b: Uint8Array,
     private readonly denom: ScaleDenom,
     private readonly maxCoefficientBytes: number,
+    private readonly maxScans: number,
   ) {}
 
   run(): Uint8Array {
@@ -735,7 +758,7 @@ class Decoder {
       let total = 0;
       for (let i = 0; i < 16; i++) total += counts[i] ?? 0;
       if (total > 256 || p + 17 + total > end) throw invalid("JPEG Huffman table is invalid or truncated");
-      const table = buildHuffman(counts, b.subarray(p + 17, p + 17 + total));
+      const table: HuffmanSpec = { counts, vals: b.subarray(p + 17, p + 17 + total) };
       if (tc === 0) this.dcTables[th] = table;
       else this.acTables[th] = table;
       p += 17 + total;
@@ -756,8 +779,8 @@ class Decoder {
       const sel = b[p + 2 + 2 * i] ?? 0;
       const c = frame.comps.find((x) => x.id === id);
       if (!c || comps.includes(c)) throw invalid("JPEG scan names an unknown or repeated component");
-      c.dc = this.dcTables[sel >> 4];
-      c.ac = this.acTables[sel & 15];
+      c.dc = huffman(this.dcTables[sel >> 4]);
+      c.ac = huffman(this.acTables[sel & 15]);
       if (!c.qt) {
         const q = this.qts[c.tq];
         if (!q) throw invalid("JPEG component uses an undefined quantisation table");
@@ -788,7 +811,12 @@ class Decoder {
       if ((needDc && !c.dc) || (needAc && !c.ac)) throw invalid("JPEG scan uses an undefined Huffman table");
       c.pred = 0;
     }
-    this.scans++;
+    if (++this.scans > this.maxScans) {
+      // Each progressive AC scan can cover every block with a few bytes of
+      // EOB runs: 1000 such scans took ~4 s in a 68 KB file. Real encoders
+      // write about 10 (libjpeg's default progression), rarely a few dozen.
+      throw invalid(`JPEG has more than ${this.maxScans} scans; refused to bound decoding time`);
+    }
     this.eobrun = 0;
     const reader = new BitReader(b, end);
     if (!prog && this.scans === 1 && ns === frame.comps.length) {

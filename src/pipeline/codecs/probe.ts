@@ -195,7 +195,8 @@ function pngOrientation(bytes: Uint8Array): number {
 }
 
 let crcTable: Uint32Array | undefined;
-function crc32(data: Uint8Array): number {
+/** CRC-32 (PNG's) of data[start, end). */
+export function crc32(data: Uint8Array, start = 0, end = data.length): number {
   if (!crcTable) {
     crcTable = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
@@ -204,8 +205,9 @@ function crc32(data: Uint8Array): number {
       crcTable[n] = c >>> 0;
     }
   }
+  const table = crcTable;
   let crc = 0xffffffff;
-  for (const byte of data) crc = (crcTable[(crc ^ byte) & 0xff] ?? 0) ^ (crc >>> 8);
+  for (let i = start; i < end; i++) crc = (table[(crc ^ (data[i] ?? 0)) & 0xff] ?? 0) ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
 
