@@ -170,43 +170,10 @@ export const CLIENT_JS = `
     }
   }
 
+  // The worker fetches the URL itself (through its SSRF-safe fetch: private and
+  // loopback hosts are refused with a 403 that this page shows verbatim).
   async function classifyUrl(url, model, k, qs, id) {
-    try {
-      return await (await api("POST", "/v1/classify" + qs, json({ url: url }), "application/json")).json();
-    } catch (e) {
-      // A server that predates JSON input refuses the JSON body with 415; jobs already fetch URLs server-side.
-      if (!(e instanceof ApiFailure && e.status === 415 && /application\\/json/.test(e.message))) throw e;
-    }
-    notice.hidden = false;
-    notice.textContent = "This server's /v1/classify does not take URLs yet, so this page classifies the URL through a one-image bulk job (POST /v1/jobs). Jobs report no per-stage timings.";
-    var job = await (await api("POST", "/v1/jobs", json({ model: model, top_k: k, source: { urls: [url] } }), "application/json")).json();
-    var st, giveUp = Date.now() + 60000;
-    // Best effort: a job this page no longer waits for should not keep retrying in the queue.
-    var cancelJob = function () { return api("DELETE", job.status_url).catch(function () {}); };
-    for (;;) {
-      if (id !== seq) { await cancelJob(); throw new Error("superseded"); }
-      st = await (await api("GET", job.status_url)).json();
-      if (TERMINAL[st.state]) break;
-      // The worker retries a failed fetch for minutes (e.g. no internet under npm run dev); do not spin that long.
-      if (Date.now() > giveUp) {
-        await cancelJob();
-        throw new ApiFailure(0, "timeout", "job " + job.id + " was still " + st.state + " after 60 s (the worker retries URLs it cannot fetch), so this page cancelled it");
-      }
-      status.textContent = "Classifying " + url + " with " + model + ": job " + st.state + "\u2026";
-      await sleep(400);
-    }
-    var text = await (await api("GET", job.results_url)).text();
-    var item = text.split("\\n").filter(Boolean).map(function (l) { return JSON.parse(l); })[0];
-    if (!item) throw new ApiFailure(0, "job_" + st.state, "the job ended (" + st.state + ") without a result" + (st.error ? ": " + st.error : ""));
-    if (item.status !== "done") throw new ApiFailure(0, item.error ? item.error.code : item.status, item.error ? item.error.message : "item " + item.status);
-    var m = modelById(st.model);
-    return {
-      model: { id: st.model, trained: m ? m.trained : false },
-      predictions: item.predictions,
-      image: { sha256: item.sha256 },
-      cached: item.cached,
-      timings_ms: null,
-    };
+    return await (await api("POST", "/v1/classify" + qs, json({ url: url }), "application/json")).json();
   }
 
   function render(data, what) {
