@@ -22,6 +22,7 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import * as nsfwjs from "nsfwjs";
@@ -219,6 +220,28 @@ describe("model agreement with nsfwjs on the same pixels", () => {
       ),
     ];
     console.log(lines.join("\n"));
+    // Kept for the manifest's fidelity figures (npm run models:fidelity).
+    const worst = (pick: (r: (typeof rows)[number]) => Float32Array | undefined) =>
+      rows.every((r) => pick(r)) ? Math.max(...rows.map((r) => maxAbs(pick(r) as Float32Array, r.nsfwjs))) : null;
+    const sameTop = (pick: (r: (typeof rows)[number]) => Float32Array) =>
+      rows.filter((r) => argmax(pick(r)) === argmax(r.nsfwjs)).length;
+    const reports = new URL("test-results/parity/", ROOT);
+    await mkdir(reports, { recursive: true });
+    await writeFile(
+      new URL("nsfwjs-mobilenet-v2-nsfw.json", reports),
+      JSON.stringify(
+        {
+          reference: "nsfwjs@4.4.0 on TF.js (Node, cpu backend), same decoded pixels",
+          images: rows.length,
+          fp32_max_abs_dprob: worst((r) => r.fp32),
+          served_max_abs_dprob_ort_default: worst((r) => r.int8),
+          served_max_abs_dprob_exact_dequant: worst((r) => r.int8NoQdq),
+          served_top1_same: `${sameTop((r) => r.int8)}/${rows.length}`,
+        },
+        null,
+        1,
+      ),
+    );
   });
 
   it.skipIf(!hasFp32)(`fp32 ONNX within ${TOL_FP32} of nsfwjs, same top class, on every image`, () => {
