@@ -8,6 +8,8 @@ export const ERROR_STATUS = {
   bad_request: 400,
   empty_body: 400,
   invalid_parameter: 400,
+  unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   unknown_model: 404,
   method_not_allowed: 405,
@@ -15,7 +17,9 @@ export const ERROR_STATUS = {
   image_too_large: 413,
   unsupported_media_type: 415,
   invalid_image: 422,
+  rate_limited: 429,
   model_unavailable: 503,
+  auth_unavailable: 503,
   internal: 500,
 } as const;
 
@@ -26,7 +30,7 @@ export class ApiError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    /** Extra response headers, e.g. Retry-After on 503. */
+    /** Extra response headers, e.g. Retry-After on 503 and 429, WWW-Authenticate on 401. */
     readonly headers: Record<string, string> = {},
   ) {
     super(message);

@@ -4,6 +4,7 @@
  * ConnectionError (nobody answered, usually because `npm run dev` is not running).
  */
 
+import { localApiKey } from "../keys/dev-key";
 import type { JobCounts } from "./progress";
 import { parseResultLine, type ResultLine } from "./results";
 
@@ -95,6 +96,8 @@ export class ApiClient {
     readonly endpoint: string,
     private readonly retries = 4,
     private readonly retryBaseMs = 500,
+    /** Sent as a Bearer token: EDGETAG_API_KEY, else the local dev key (README, "Security model"). */
+    private readonly apiKey = localApiKey(),
   ) {}
 
   /**
@@ -110,7 +113,11 @@ export class ApiClient {
     for (let attempt = 0; ; attempt++) {
       let res: Response;
       try {
-        res = await fetch(`${this.endpoint}${path}`, { method, body: init.body, headers: init.headers });
+        res = await fetch(`${this.endpoint}${path}`, {
+          method,
+          body: init.body,
+          headers: { ...init.headers, authorization: `Bearer ${this.apiKey}` },
+        });
       } catch (err) {
         const code = networkErrorCode(err);
         if (idempotent && attempt < this.retries && code !== undefined && TRANSIENT_NET.has(code)) {
