@@ -9,7 +9,7 @@ import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createKey, ensureKey, revokeKey } from "../../scripts/keys/store";
 import { ApiKeyRecord, hashKey, kvName } from "../../src/auth/keys";
 import { authenticate } from "../../src/auth/verify";
-import { getSession } from "../../src/inference/sessions";
+import { getSession, isLoaded } from "../../src/inference/sessions";
 import { LIMITS } from "../../src/limits";
 import { getModel, listModels } from "../../src/models/registry";
 import { writeMetrics } from "../../src/observability/metrics";
@@ -370,6 +370,31 @@ describe("resilience", () => {
     const log = warnings.mock.calls.flat().join("\n");
     expect(log).toMatch(/cache: read failed/);
     expect(log).toMatch(/cache: write failed/);
+  });
+
+  it("a bad image sent to a cold model does not strand that model's load (found by the load test)", async () => {
+    // classify() starts the model load before decoding, so a 4xx from the decoder ends the
+    // request while the load is in flight. Unless the load is kept alive past the response,
+    // workerd never resumes it: the model stays "loading" and every request for it waits
+    // out the 120 s stale-load takeover.
+    const densenet = getModel("densenet-121");
+    expect(isLoaded(densenet), "densenet-121 must be cold in this isolate").toBe(false);
+    const truncated = jpeg.slice(0, Math.floor(jpeg.length * 0.6));
+    await expectError(
+      await authedSelf.fetch(`${BASE}/v1/classify?model=densenet-121`, {
+        method: "POST",
+        body: truncated,
+        headers: { "content-type": "image/jpeg" },
+      }),
+      422,
+      "invalid_image",
+    );
+    // The load the failed request started finishes on its own (no second request needed)...
+    await vi.waitFor(() => expect(isLoaded(densenet)).toBe(true), { timeout: 30_000, interval: 100 });
+    // ...and the next request uses it.
+    const res = await classifyWith({ authorization: `Bearer ${TEST_API_KEY}` }, "model=densenet-121");
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { timings_ms: Record<string, number> }).timings_ms.session_create).toBeUndefined();
   });
 
   it("R2 failing (not just missing) at cold start is a 503 with Retry-After", async () => {
