@@ -40,6 +40,8 @@ const LIMITS = { maxRequests: 5000, maxConnections: 64, wallClockMs: 20 * 60_000
 const SETTLE_PAUSE_MS = 5_000;
 /** Round 2 may end at most this much above round 1 (MB, or 10 % if larger) for memory to count as settled. */
 const SETTLE_TOLERANCE_MB = 16;
+/** RSS is sampled every 250 ms under load, so the true peak can sit slightly above the sampled one. */
+const PEAK_SLACK_MB = 4;
 const log = (s: string) => process.stderr.write(`[loadtest ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -137,7 +139,7 @@ function badRequests(auth: Record<string, string>, jpeg: Uint8Array): Omit<Plann
     // Over HTTP an empty body is refused before any decoding (400 empty_body).
     const exp = body.length === 0 ? { status: 400, code: "empty_body" } : { status: f.status, code: f.code };
     return {
-      label: `bad ${exp.code}`,
+      label: `bad: ${exp.code}`,
       method: "POST",
       path: "/v1/classify",
       headers: { ...auth, "content-type": "application/octet-stream" },
@@ -149,7 +151,7 @@ function badRequests(auth: Record<string, string>, jpeg: Uint8Array): Omit<Plann
   const jpegHeaders = { ...auth, "content-type": "image/jpeg" };
   out.push(
     {
-      label: "bad top_k",
+      label: "bad: top_k=0",
       method: "POST",
       path: "/v1/classify?top_k=0",
       headers: jpegHeaders,
@@ -157,7 +159,7 @@ function badRequests(auth: Record<string, string>, jpeg: Uint8Array): Omit<Plann
       expect: { status: 400, code: "invalid_parameter" },
     },
     {
-      label: "bad model",
+      label: "bad: unknown model",
       method: "POST",
       path: "/v1/classify?model=resnet-9000",
       headers: jpegHeaders,
@@ -165,7 +167,7 @@ function badRequests(auth: Record<string, string>, jpeg: Uint8Array): Omit<Plann
       expect: { status: 404, code: "unknown_model" },
     },
     {
-      label: "bad type",
+      label: "bad: text/plain",
       method: "POST",
       path: "/v1/classify",
       headers: { ...auth, "content-type": "text/plain" },
@@ -173,7 +175,7 @@ function badRequests(auth: Record<string, string>, jpeg: Uint8Array): Omit<Plann
       expect: { status: 415, code: "unsupported_media_type" },
     },
     {
-      label: "no key",
+      label: "bad: no key",
       method: "POST",
       path: "/v1/classify",
       headers: { "content-type": "image/jpeg" },
@@ -181,7 +183,7 @@ function badRequests(auth: Record<string, string>, jpeg: Uint8Array): Omit<Plann
       expect: { status: 401, code: "unauthorized" },
     },
     {
-      label: "bad key",
+      label: "bad: wrong key",
       method: "POST",
       path: "/v1/classify",
       headers: { "content-type": "image/jpeg", authorization: "Bearer et_loadtest_key_nobody_issued" },
@@ -555,7 +557,7 @@ function report(
   const badKinds = new Map<string, number>();
   for (const o of outcomes.filter((x) => x.item.kind === "bad"))
     badKinds.set(o.item.label, (badKinds.get(o.item.label) ?? 0) + 1);
-  lines.push(`Bad inputs sent: ${[...badKinds].map(([k, n]) => `${k.replace(/^bad /, "")}×${n}`).join(", ")}.`);
+  lines.push(`Bad inputs sent: ${[...badKinds].map(([k, n]) => `${k.replace(/^bad: /, "")}×${n}`).join(", ")}.`);
   lines.push(
     `Checks: 5xx ${server5xx.length} (from the worker ${server5xx.filter((o) => o.fromWorker).length}), wrong answers ${wrong.length}, transport errors ${transportErrors}, unanswered ${missing}.`,
   );
@@ -566,9 +568,11 @@ function report(
     const peak = Math.max(...rounds.flatMap((r) => r.rssDuring));
     const [a, b] = rounds.map((r) => r.rssAfterMb as number) as [number, number];
     const tolerance = Math.max(SETTLE_TOLERANCE_MB, a * 0.1);
-    memoryOk = b - a <= tolerance && b <= peak;
+    // Settled: the second round left the process no bigger than the first did (within tolerance),
+    // and after the pause it is not above the peak seen under load (within the sampling grain).
+    memoryOk = b - a <= tolerance && b - peak <= PEAK_SLACK_MB;
     lines.push(
-      `Memory (workerd RSS): ${f1(rssBaseline)} MB after warm-up, peak ${f1(peak)} MB during load, ${f1(a)} MB after round 1 and ${f1(b)} MB after round 2 (each after ${SETTLE_PAUSE_MS / 1000} s idle): ${memoryOk ? "settled" : "DID NOT SETTLE"} (round 2 − round 1 = ${f1(b - a)} MB, allowed ${f1(tolerance)} MB).`,
+      `Memory (workerd RSS): ${f1(rssBaseline)} MB after warm-up, peak ${f1(peak)} MB during load, ${f1(a)} MB after round 1 and ${f1(b)} MB after round 2 (each after ${SETTLE_PAUSE_MS / 1000} s idle): ${memoryOk ? "settled" : "DID NOT SETTLE"} (round 2 − round 1 = ${f1(b - a)} MB, allowed ${f1(tolerance)} MB; after − peak = ${f1(b - peak)} MB, allowed ${PEAK_SLACK_MB} MB).`,
     );
   } else {
     lines.push("Memory: not measured (external server).");
