@@ -40,8 +40,13 @@ export default defineConfig({
               serviceBindings: { REFERENCE: referenceService },
               // The worker's own fetch() (URL sources, webhooks) goes to a Node stand-in for the internet.
               outboundService,
-              // Transient-fault retries wait 1 s, 2 s, ... instead of 5 s, 10 s, ...
-              bindings: { JOB_RETRY_BASE_SECONDS: "1" },
+              bindings: {
+                // Transient-fault retries wait 1 s, 2 s, ... instead of 5 s, 10 s, ...
+                JOB_RETRY_BASE_SECONDS: "1",
+                // The API_KEY_HASHES secret as a deploy would set it: one valid entry (sha256 of
+                // SECRET_LIST_TEST_KEY in test/workerd/access.test.ts) and one malformed entry that must be skipped.
+                API_KEY_HASHES: "47c2bec339779a086a404d4efa80fe2d1e60f32dad37d614290abd32b2402e10:standard, not-a-hash",
+              },
             },
           }),
         ],

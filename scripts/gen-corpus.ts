@@ -925,7 +925,12 @@ function generate(out: string): Entry[] {
       source: "photos/coffee.jpg",
     });
   shape(raw("text/plain"), 415, "unsupported_media_type", "wrong content type: a JPEG sent as text/plain");
-  shape(raw("application/json"), 415, "unsupported_media_type", "wrong content type: a JPEG sent as application/json");
+  shape(
+    raw("application/json"),
+    400,
+    "bad_request",
+    "wrong content type: a JPEG sent as application/json (classify parses JSON bodies; these bytes are not JSON)",
+  );
   shape(
     { type: "multipart", field: "image", content_type: "image/jpeg" },
     200,
@@ -947,9 +952,9 @@ function generate(out: string): Entry[] {
   entries.push({
     file: "not_an_image.json",
     send: raw("application/json"),
-    status: 415,
-    code: "unsupported_media_type",
-    notes: "JSON in place of an image, as application/json (classify accepts image bytes or multipart only)",
+    status: 400,
+    code: "invalid_parameter",
+    notes: 'JSON in place of an image, as application/json: {"image"} must be base64 image bytes, not a URL',
     source: "generated",
   });
 

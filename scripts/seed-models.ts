@@ -4,6 +4,10 @@
  * Idempotent: an object whose stored sha256 metadata and size already match the
  * manifest is skipped, so `npm run dev` pays for this only once.
  *
+ * Locally it also stores the dev API key's hash (scripts/keys/dev-key.ts) in
+ * the local API_KEYS namespace, so `npm run dev` works with the key the README
+ * shows. --remote never does that: a real namespace only gets minted keys.
+ *
  *   npm run models:seed            # local (default)
  *   npm run models:seed -- --remote   # prints the wrangler commands for a real bucket
  */
@@ -11,6 +15,8 @@ import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { getPlatformProxy } from "wrangler";
+import { DEV_API_KEY } from "./keys/dev-key";
+import { seedDevKey } from "./keys/store";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const MODELS_DIR = join(ROOT, "models");
@@ -45,7 +51,7 @@ async function main(): Promise<void> {
     }
     return;
   }
-  const proxy = await getPlatformProxy<{ MODELS: R2Bucket }>({
+  const proxy = await getPlatformProxy<{ MODELS: R2Bucket; API_KEYS: KVNamespace }>({
     configPath: join(ROOT, "wrangler.toml"),
     persist: true,
   });
@@ -72,6 +78,12 @@ async function main(): Promise<void> {
       });
       console.log(`+ ${manifest.id}: uploaded ${r2Key} (${(bytes / 1e6).toFixed(1)} MB)`);
     }
+    const dev = await seedDevKey(proxy.env.API_KEYS);
+    console.log(
+      dev.record.revoked
+        ? `= dev API key ${dev.record.id} is revoked in local KV (npm run keys -- list)`
+        : `= dev API key (local only): Authorization: Bearer ${DEV_API_KEY}`,
+    );
   } finally {
     await proxy.dispose();
   }

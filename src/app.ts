@@ -1,6 +1,9 @@
+import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { requireApiKey } from "./auth/middleware";
 import { ApiError, type ErrorCode, isApiError } from "./errors";
 import { router } from "./http/openapi";
+import { observe } from "./observability/middleware";
 import { classifyRoutes } from "./routes/classify";
 import { docsRoutes, openApiDocument } from "./routes/docs";
 import { embedRoutes } from "./routes/embed";
@@ -11,6 +14,12 @@ import { modelRoutes } from "./routes/models";
 import { uiRoutes } from "./routes/ui";
 
 export const app = router();
+
+// Cross-cutting middleware, before any route (Hono runs them in registration order):
+// request id + Server-Timing + one log line + metrics for everything, then API keys
+// and per-key rate limits for /v1/* (default deny; src/auth/middleware.ts lists the public exceptions).
+app.use("*", observe());
+app.use("/v1/*", requireApiKey());
 
 app.route("/healthz", healthRoutes);
 app.route("/v1/models", modelRoutes);
@@ -29,9 +38,11 @@ app.get("/openapi.json", (c) => {
 });
 app.route("/docs", docsRoutes);
 
-app.notFound((c) => {
-  throw new ApiError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`);
-});
+// Returned through the error handler rather than thrown: Hono does not catch what notFound
+// throws inside the middleware chain, so a thrown 404 would skip observe() (no x-request-id, no log line).
+app.notFound((c) =>
+  errorResponse(new ApiError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), c),
+);
 
 const HTTP_EXCEPTION_CODES: Partial<Record<number, ErrorCode>> = {
   404: "not_found",
@@ -45,7 +56,9 @@ const HTTP_EXCEPTION_CODES: Partial<Record<number, ErrorCode>> = {
  * (e.g. a malformed request it rejected) keep theirs; anything else is a bug:
  * it is logged with its stack and the client gets a generic 500.
  */
-app.onError((err, c) => {
+app.onError(errorResponse);
+
+function errorResponse(err: Error, c: Context) {
   if (isApiError(err)) {
     return c.json({ error: { code: err.code, message: err.message } }, err.status, err.headers);
   }
@@ -55,4 +68,4 @@ app.onError((err, c) => {
   }
   console.error("unhandled error", err);
   return c.json({ error: { code: "internal", message: "internal error" } }, 500);
-});
+}

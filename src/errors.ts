@@ -9,6 +9,8 @@ export const ERROR_STATUS = {
   empty_body: 400,
   invalid_parameter: 400,
   embedding_unavailable: 400,
+  unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   unknown_model: 404,
   method_not_allowed: 405,
@@ -20,7 +22,9 @@ export const ERROR_STATUS = {
   source_fetch_failed: 422,
   /** A URL given as the image could not be reached (network error, timeout, 5xx): worth retrying. */
   source_unavailable: 502,
+  rate_limited: 429,
   model_unavailable: 503,
+  auth_unavailable: 503,
   internal: 500,
   // Fetching an image from a client-supplied URL (src/security/safe-fetch.ts).
   // url_*: the URL itself is refused before any request is made (or a redirect
@@ -43,7 +47,7 @@ export class ApiError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    /** Extra response headers, e.g. Retry-After on 503. */
+    /** Extra response headers, e.g. Retry-After on 503 and 429, WWW-Authenticate on 401. */
     readonly headers: Record<string, string> = {},
   ) {
     super(message);

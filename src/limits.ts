@@ -86,4 +86,25 @@ export const LIMITS = {
   webhook: { attempts: 6, firstDelayMs: 5_000, timeoutMs: 10_000 },
   /** First and largest back-off after a model fails to load (ms), doubling in between. */
   modelRetryBackoffMs: { initial: 2_000, max: 60_000 },
+  /** A bearer token outside this length is refused before it is hashed (generated keys are 46 characters). */
+  apiKeyLength: { min: 16, max: 256 },
+  /**
+   * Seconds a KV edge location may keep serving a key record it has read, so
+   * one key costs about one KV read per location per minute. Revoking a key
+   * therefore takes effect within about this long (plus KV's own propagation).
+   */
+  apiKeyCacheTtlSeconds: 60,
+  /**
+   * Per-key request budgets, one Workers rate-limiting binding per tier; the
+   * [[ratelimits]] entries in wrangler.toml must carry the same numbers (a node
+   * test checks). The platform offers only 10 s and 60 s windows, and counts
+   * per location, so these are abuse limits, not exact quotas. Keys of the
+   * "unlimited" tier (internal tools, load tests) skip the check.
+   */
+  rateLimits: {
+    standard: { binding: "RATE_LIMIT_STANDARD", limit: 120, period: 60 },
+    bulk: { binding: "RATE_LIMIT_BULK", limit: 600, period: 10 },
+  },
+  /** Longest client-supplied x-request-id echoed back; anything longer (or odd) gets a fresh id. */
+  maxRequestIdLength: 128,
 } as const;

@@ -12,6 +12,8 @@ import { createHash } from "node:crypto";
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { getPlatformProxy } from "wrangler";
+import { BENCH_API_KEY } from "../keys/dev-key";
+import { ensureKey, seedDevKey } from "../keys/store";
 
 export const REPO = join(import.meta.dirname, "..", "..");
 export const RESULTS_DIR = join(REPO, "bench-results");
@@ -41,13 +43,17 @@ export function manifests(): Array<{ dir: string; manifest: ManifestFile }> {
     });
 }
 
+/** What the benchmark and load test send: a key of the unlimited tier, seeded into their own state only. */
+export const AUTH_HEADERS = { authorization: `Bearer ${BENCH_API_KEY}` } as const;
+
 /**
  * `npm run models:seed`, into the benchmark's own state directory:
  * getPlatformProxy persists to `<path>`, `wrangler dev --persist-to X` reads `X/v3`.
+ * Also seeds the dev key and the bench key (AUTH_HEADERS) into that state's API_KEYS.
  */
 export async function seedModels(log: (s: string) => void): Promise<void> {
   mkdirSync(STATE_DIR, { recursive: true });
-  const proxy = await getPlatformProxy<{ MODELS: R2Bucket }>({
+  const proxy = await getPlatformProxy<{ MODELS: R2Bucket; API_KEYS: KVNamespace }>({
     configPath: join(REPO, "wrangler.toml"),
     persist: { path: join(STATE_DIR, "v3") },
   });
@@ -65,6 +71,8 @@ export async function seedModels(log: (s: string) => void): Promise<void> {
       });
       log(`seeded ${manifest.id} (${(bytes / 1e6).toFixed(1)} MB)`);
     }
+    await seedDevKey(proxy.env.API_KEYS);
+    await ensureKey(proxy.env.API_KEYS, BENCH_API_KEY, "bench and loadtest (local state only)", "unlimited");
   } finally {
     await proxy.dispose();
   }
@@ -256,7 +264,7 @@ export async function classify(
     const t0 = performance.now();
     const res = await fetch(url, {
       method: "POST",
-      headers: { "content-type": "image/jpeg" },
+      headers: { "content-type": "image/jpeg", ...AUTH_HEADERS },
       body: image,
       signal: AbortSignal.timeout(120_000),
     });

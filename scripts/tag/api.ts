@@ -4,6 +4,7 @@
  * ConnectionError (nobody answered, usually because `npm run dev` is not running).
  */
 
+import { localApiKey } from "../keys/dev-key";
 import type { JobCounts } from "./progress";
 import { parseResultLine, type ResultLine } from "./results";
 
@@ -95,6 +96,8 @@ export class ApiClient {
     readonly endpoint: string,
     private readonly retries = 4,
     private readonly retryBaseMs = 500,
+    /** Sent as a Bearer token: EDGETAG_API_KEY, else the local dev key (README, "Security model"). */
+    private readonly apiKey = localApiKey(),
     /**
      * Per request. Without it a connection the local dev proxy silently drops
      * hangs for undici's 300 s default (seen in CI: the job was done, the CLI
@@ -119,7 +122,7 @@ export class ApiClient {
         res = await fetch(`${this.endpoint}${path}`, {
           method,
           body: init.body,
-          headers: init.headers,
+          headers: { ...init.headers, authorization: `Bearer ${this.apiKey}` },
           signal: AbortSignal.timeout(this.timeoutMs),
         });
       } catch (err) {

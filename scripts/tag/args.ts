@@ -23,7 +23,11 @@ options:
                         (default: <job-id>.ndjson in the current directory)
   --job <id | last>     do not submit: follow an existing job and download it
   --concurrency <n>     parallel uploads for a folder (default ${DEFAULT_CONCURRENCY}, max 64)
-  -h, --help            show this text`;
+  -h, --help            show this text
+
+environment:
+  EDGETAG_API_KEY       API key to send (default: the local dev key that
+                        npm run dev seeds; see README, "Security model")`;
 
 export class UsageError extends Error {
   override name = "UsageError";

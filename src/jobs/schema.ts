@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { LIMITS } from "../limits";
+import { checkFetchUrlSync } from "../security/url-policy";
 
 /**
  * Shapes that cross a boundary in the job system: the HTTP request that
@@ -47,7 +48,17 @@ export const JobRequest = z
       }),
     webhook: z
       .object({
-        url: ImageUrl,
+        url: ImageUrl.refine(
+          (u) => {
+            try {
+              checkFetchUrlSync(u, {}, "webhook.url");
+              return true;
+            } catch {
+              return false;
+            }
+          },
+          { message: "webhook.url must be a public http(s) URL (no private, loopback or link-local hosts)" },
+        ),
         secret: z.string().min(16, "webhook.secret must be at least 16 characters").max(256),
       })
       .strict()

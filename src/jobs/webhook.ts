@@ -1,4 +1,5 @@
 import { LIMITS } from "../limits";
+import { checkFetchUrlSync } from "../security/url-policy";
 import { toHex } from "../util/hash";
 
 /**
@@ -42,6 +43,8 @@ export async function deliverWebhook(
   const body = JSON.stringify({ event: "job.finished", job: summary });
   const timestamp = Math.floor(Date.now() / 1000);
   try {
+    // Same SSRF policy as image URLs (no private, loopback or metadata hosts); redirects are not followed.
+    checkFetchUrlSync(hook.url, {}, "webhook URL");
     const res = await fetch(hook.url, {
       method: "POST",
       body,

@@ -46,7 +46,12 @@ export async function runModel(
 
   // Start loading the model (R2 fetch is I/O) while the CPU decodes the image.
   const loading = getSession(deps.models, model);
-  loading.catch(() => undefined); // observed below; this only silences the early-rejection warning
+  // If decoding fails, this request answers 4xx while the load is still in flight. workerd
+  // never resumes a finished request's pending work, so without waitUntil the load would be
+  // stranded half-way with the model marked "loading": every request for that model would
+  // then wait for the 120 s stale-load takeover (found by scripts/loadtest.ts). The catch
+  // also silences the early-rejection warning; the error is observed by the await below.
+  deps.waitUntil(loading.catch(() => undefined));
 
   const image = await (async () => {
     await ensureCodecs();

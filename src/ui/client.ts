@@ -41,10 +41,19 @@ export const CLIENT_JS = `
   function ApiFailure(status, code, message) {
     this.status = status; this.code = code; this.message = message;
   }
+  // The API key lives in this tab's sessionStorage only; the CSP lets no other script read it.
+  var keyInput = $("api-key");
+  try { keyInput.value = sessionStorage.getItem("edgetag-api-key") || ""; } catch (e) { /* storage disabled */ }
+  keyInput.addEventListener("change", function () {
+    try { sessionStorage.setItem("edgetag-api-key", keyInput.value.trim()); } catch (e) { /* storage disabled */ }
+  });
   async function api(method, path, body, type) {
     var res;
+    var headers = type ? { "content-type": type } : {};
+    var key = keyInput.value.trim();
+    if (key) headers.authorization = "Bearer " + key;
     try {
-      res = await fetch(path, { method: method, body: body, headers: type ? { "content-type": type } : {} });
+      res = await fetch(path, { method: method, body: body, headers: headers });
     } catch (e) {
       throw new ApiFailure(0, "network_error", "could not reach the server: " + (e && e.message ? e.message : e));
     }
@@ -55,6 +64,7 @@ export const CLIENT_JS = `
       var j = JSON.parse(text);
       if (j && j.error && typeof j.error.code === "string") { code = j.error.code; message = String(j.error.message); }
     } catch (e) { /* not the JSON envelope: show the raw text */ }
+    if (res.status === 401 || res.status === 403) message += " \u2014 enter a valid API key at the top of the page.";
     throw new ApiFailure(res.status, code, message);
   }
   function json(body) { return JSON.stringify(body); }

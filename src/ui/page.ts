@@ -28,6 +28,9 @@ export const PAGE_HTML = `<!doctype html>
 <h1>edgetag</h1>
 <p>Image classification on Cloudflare Workers: int8 ONNX models running in WebAssembly. This page only uses the public API.</p>
 <nav aria-label="API"><a href="/v1/models">GET /v1/models</a><a href="/docs">API reference</a></nav>
+<div class="apikey"><label for="api-key">API key</label>
+<input id="api-key" type="password" autocomplete="off" spellcheck="false" aria-describedby="api-key-help">
+<span id="api-key-help" class="muted">Sent as <code>Authorization: Bearer</code> and kept in this tab only. Under <code>npm run dev</code>, use the dev key from the README.</span></div>
 </header>
 <main>
 <section class="card" aria-labelledby="classify-h">

@@ -20,7 +20,10 @@ a{color:var(--accent)}
 .grid{display:grid;grid-template-columns:minmax(260px,340px) 1fr;gap:1.5rem}
 @media (max-width:760px){.grid{grid-template-columns:1fr}}
 label{display:block;font-weight:600;margin:.6rem 0 .25rem}
-select,input[type=number],input[type=url]{font:inherit;color:inherit;background:var(--card);border:1px solid var(--line);border-radius:6px;padding:.4rem .5rem;width:100%}
+select,input[type=number],input[type=url],input[type=password]{font:inherit;color:inherit;background:var(--card);border:1px solid var(--line);border-radius:6px;padding:.4rem .5rem;width:100%}
+.apikey{display:flex;gap:.5rem;align-items:center;flex-wrap:wrap;font-size:.9rem;margin:.25rem 0}
+.apikey label{margin:0}
+.apikey input[type=password]{width:22rem;max-width:100%}
 input[type=number]{width:6rem}
 button,.btn{font:inherit;display:inline-block;border:1px solid var(--accent);background:var(--accent);color:var(--accent-fg);border-radius:6px;padding:.4rem .8rem;cursor:pointer;font-weight:600;margin:0}
 button.secondary,.btn{background:transparent;color:var(--accent)}

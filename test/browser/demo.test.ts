@@ -13,7 +13,10 @@ import { join } from "node:path";
 import { encode } from "fast-png";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEV_API_KEY } from "../../scripts/keys/dev-key";
 import { BASE, RESULTS_DIR } from "./server";
+
+const AUTH = { authorization: `Bearer ${DEV_API_KEY}` };
 
 const CHROMIUM_ARGS = [
   "--headless",
@@ -71,7 +74,7 @@ async function classifyDirect(bytes: Uint8Array, model: string, topK: number): P
   const res = await fetch(`${BASE}/v1/classify?model=${model}&top_k=${topK}`, {
     method: "POST",
     body: bytes,
-    headers: { "content-type": "image/png" },
+    headers: { "content-type": "image/png", ...AUTH },
   });
   expect(res.status).toBe(200);
   return (await res.json()) as ClassifyBody;
@@ -184,6 +187,30 @@ describe("demo page (chromium)", () => {
     }
   });
 
+  it("without an API key the API refuses with 401 and the page says where the key goes; the dev key works", async () => {
+    expect(await page.inputValue("#api-key")).toBe("");
+    const before = allowed.length;
+    allow = /status of 401/;
+    const png = makePng(9);
+    await page.setInputFiles("#file", { name: "nokey.png", mimeType: "image/png", buffer: Buffer.from(png) });
+    await page.locator("#status", { hasText: "Classification failed." }).waitFor();
+    allow = null;
+    expect(await page.locator("#error .code").textContent()).toBe("HTTP 401 · unauthorized");
+    expect(await page.locator("#error .msg").textContent()).toMatch(/API key.*enter a valid API key at the top/);
+    await expect.poll(() => allowed.length).toBe(before + 1);
+
+    // The dev key that `npm run dev` (here: the global setup) seeds into local KV.
+    await page.fill("#api-key", DEV_API_KEY);
+    await page.dispatchEvent("#api-key", "change");
+    await page.setInputFiles("#file", { name: "withkey.png", mimeType: "image/png", buffer: Buffer.from(png) });
+    await waitForResult(page, "withkey.png", await page.inputValue("#model"));
+    expect(await page.evaluate("sessionStorage.getItem('edgetag-api-key')")).toBe(DEV_API_KEY);
+    // Kept for the tab across a reload; the reload also leaves no current image behind for the next test.
+    await page.reload();
+    await page.locator("#model:not([disabled])").waitFor();
+    expect(await page.inputValue("#api-key")).toBe(DEV_API_KEY);
+  });
+
   it("classifies a dropped image: the chart is the API's prediction for the same bytes", async () => {
     await page.selectOption("#model", "mobilenet-v2-nsfw");
     const png = makePng(1);
@@ -285,7 +312,7 @@ describe("demo page (chromium)", () => {
     const res = await fetch(`${BASE}/v1/classify?model=mobilenet-v2-nsfw&top_k=3`, {
       method: "POST",
       body: notAnImage,
-      headers: { "content-type": "image/png" },
+      headers: { "content-type": "image/png", ...AUTH },
     });
     const envelope = (await res.json()) as { error: { code: string; message: string } };
     expect(res.status).toBe(415);
@@ -349,7 +376,7 @@ describe("demo page (chromium)", () => {
 
     // The job the page created, as the API reports it.
     const jobId = (await bar.getAttribute("data-job")) ?? "";
-    const job = (await (await fetch(`${BASE}/v1/jobs/${jobId}`)).json()) as JobStatus;
+    const job = (await (await fetch(`${BASE}/v1/jobs/${jobId}`, { headers: AUTH })).json()) as JobStatus;
     expect(job.state).toBe("done");
     expect(job.model).toBe("mobilenet-v2-nsfw");
     expect(job.counts).toMatchObject({ total: 6, done: 6, failed: 0 });
@@ -376,8 +403,8 @@ describe("demo page (chromium)", () => {
     await page.screenshot({ path: join(RESULTS_DIR, "demo.png"), fullPage: true });
   });
 
-  it("logged no console errors beyond the 415 and 403 it provoked on purpose", () => {
+  it("logged no console errors beyond the 401, 403 and 415s it provoked on purpose", () => {
     expect(consoleErrors).toEqual([]);
-    for (const text of allowed) expect(text).toMatch(/status of (415|403)/);
+    for (const text of allowed) expect(text).toMatch(/status of (401|403|415)/);
   });
 });

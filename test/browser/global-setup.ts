@@ -10,6 +10,7 @@ import { closeSync, openSync, readFileSync } from "node:fs";
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { getPlatformProxy } from "wrangler";
+import { seedDevKey } from "../../scripts/keys/store";
 import { BASE, DEV_LOG, PERSIST_DIR, REPO, RESULTS_DIR } from "./server";
 
 const START_BUDGET_MS = 120_000;
@@ -20,10 +21,10 @@ interface ManifestFile {
   file: { r2Key: string; sha256: string; bytes: number };
 }
 
-/** Puts every committed model file into the MODELS bucket of the test server's state. */
+/** Puts every committed model file into the MODELS bucket of the test server's state, and the dev key into its API_KEYS. */
 async function seedModels(): Promise<void> {
   // wrangler dev --persist-to X keeps its miniflare state in X/v3; the proxy takes that path directly.
-  const proxy = await getPlatformProxy<{ MODELS: R2Bucket }>({
+  const proxy = await getPlatformProxy<{ MODELS: R2Bucket; API_KEYS: KVNamespace }>({
     configPath: join(REPO, "wrangler.toml"),
     persist: { path: join(PERSIST_DIR, "v3") },
   });
@@ -38,6 +39,7 @@ async function seedModels(): Promise<void> {
       }
       await proxy.env.MODELS.put(m.file.r2Key, new Uint8Array(data), { sha256: m.file.sha256 });
     }
+    await seedDevKey(proxy.env.API_KEYS);
   } finally {
     await proxy.dispose();
   }

@@ -2,7 +2,8 @@
 import { join, resolve } from "node:path";
 
 export const REPO = resolve(import.meta.dirname, "../..");
-export const PORT = 8814;
+/** BROWSER_TEST_PORT lets concurrent worktrees run the test side by side. */
+export const PORT = Number(process.env.BROWSER_TEST_PORT ?? 8814);
 export const BASE = `http://127.0.0.1:${PORT}`;
 /** Local R2/KV/DO/queue state of the test server only (never the developer's .wrangler/state). */
 export const PERSIST_DIR = join(REPO, ".wrangler", "browser-test");

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { crc32, encodePng, generateImage } from "../../scripts/gen-images";
+import { localApiKey } from "../../scripts/keys/dev-key";
 import { ApiClient, ApiError, ConnectionError } from "../../scripts/tag/api";
 import { classifySource, DEFAULT_CONCURRENCY, parseCliArgs, UsageError } from "../../scripts/tag/args";
 import { parseUrlList, uploadKeys } from "../../scripts/tag/files";
@@ -362,6 +363,7 @@ describe("tag CLI: resume file", () => {
 function pagingServer(items: ResultLine[], finishOrder: number[]) {
   const state = {
     requests: [] as string[],
+    authorization: [] as Array<string | undefined>,
     omitHeader: false,
     fail503: 0,
     stuck: false,
@@ -371,6 +373,7 @@ function pagingServer(items: ResultLine[], finishOrder: number[]) {
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://x");
     state.requests.push(`${req.method} ${url.pathname}${url.search}`);
+    state.authorization.push(req.headers.authorization);
     const m = /^\/v1\/jobs\/([^/]+)\/results$/.exec(url.pathname);
     if (m?.[1] !== "job1") {
       res.writeHead(404, { "content-type": "application/json" });
@@ -428,7 +431,14 @@ describe("tag CLI: results pager against a real HTTP server", () => {
     await new Promise<void>((r) => server.close(() => r()));
   });
   afterEach(() => {
-    Object.assign(fake.state, { requests: [], omitHeader: false, fail503: 0, stuck: false, mode: "item" });
+    Object.assign(fake.state, {
+      requests: [],
+      authorization: [],
+      omitHeader: false,
+      fail503: 0,
+      stuck: false,
+      mode: "item",
+    });
   });
 
   const collect = async (limit: number) => {
@@ -436,6 +446,15 @@ describe("tag CLI: results pager against a real HTTP server", () => {
     for await (const page of client.resultPages("job1", limit)) pages.push(page.map((p) => p.item));
     return pages;
   };
+
+  it("sends the API key as a Bearer token on every request (the dev key unless EDGETAG_API_KEY is set)", async () => {
+    await collect(4);
+    expect(fake.state.authorization.length).toBeGreaterThan(1);
+    expect(new Set(fake.state.authorization)).toEqual(new Set([`Bearer ${localApiKey()}`]));
+    const keyed = new ApiClient(client.endpoint, 0, 10, "et_explicit_key_for_this_client");
+    for await (const _ of keyed.resultPages("job1", 100)) break;
+    expect(fake.state.authorization.at(-1)).toBe("Bearer et_explicit_key_for_this_client");
+  });
 
   it("pages with x-next-after until an empty page", async () => {
     expect(await collect(4)).toEqual([[1, 2, 3, 4], [5, 6, 9, 10], [11]]);

@@ -3,13 +3,14 @@
  * seeded with the real committed model files. One file on purpose: every
  * workerd test file pays ~15 s to import ORT's 14 MB wasm.
  */
-import { env, SELF } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { cacheKey, readCache, writeCache } from "../../src/cache";
 import { initOrt } from "../../src/inference/ort";
 import { getModel, listModels } from "../../src/models/registry";
 import { ensureCodecs } from "../../src/pipeline/codecs/wasm";
 import { decodeImage, decodeImageWithInfo } from "../../src/pipeline/decode";
+import { authedSelf as SELF } from "./support/auth";
 
 const BASE = "http://edgetag.test";
 

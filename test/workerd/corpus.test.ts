@@ -8,9 +8,10 @@
  * classify, and agree with the independent reference (onnxruntime-node on
  * PIL's or the generator's exact pixels, see test/reference/service.ts).
  */
-import { env, SELF } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { getModel, listModels } from "../../src/models/registry";
+import { authedSelf as SELF } from "./support/auth";
 
 const BASE = "http://edgetag.test";
 

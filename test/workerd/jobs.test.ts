@@ -2,14 +2,7 @@
  * Bulk tagging inside workerd with the real local Queue, Durable Object, R2
  * and KV: the HTTP jobs API, the queue consumers, the tracker's alarm, faults.
  */
-import {
-  createExecutionContext,
-  createMessageBatch,
-  env,
-  getQueueResult,
-  runInDurableObject,
-  SELF,
-} from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, env, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { cacheTtl } from "../../src/cache";
 import { consumeDeadLetters, consumeJobBatch } from "../../src/jobs/consumer";
@@ -19,6 +12,7 @@ import { type ImageLoader, imageLoader, TransientError } from "../../src/jobs/so
 import { jobStub } from "../../src/jobs/stub";
 import type { JobTracker } from "../../src/jobs/tracker";
 import { listModels } from "../../src/models/registry";
+import { authedSelf as SELF } from "./support/auth";
 
 const BASE = "http://edgetag.test";
 
@@ -120,6 +114,11 @@ describe("jobs API validation", () => {
       [{ source: { prefix: "a" }, top_k: 0 }, 400, "invalid_parameter"],
       [{ source: { prefix: "a" }, model: "resnet-9000" }, 404, "unknown_model"],
       [{ source: { prefix: "a" }, webhook: { url: "http://hooks.test/x", secret: "short" } }, 400, "invalid_parameter"],
+      [
+        { source: { prefix: "a" }, webhook: { url: "http://169.254.169.254/latest", secret: "s".repeat(16) } },
+        400,
+        "invalid_parameter",
+      ],
       [{ source: { prefix: "a" }, extra: 1 }, 400, "invalid_parameter"],
     ];
     for (const [body, status, code] of cases) {

@@ -15,12 +15,13 @@
  * >= 4 of 5 on every photo) measure what those choices cost; the figures are
  * printed and written to test-results/parity/<model>.json by the reference service.
  */
-import { env, SELF } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { listModels } from "../../src/models/registry";
 import { ensureCodecs } from "../../src/pipeline/codecs/wasm";
 import { decodeImage } from "../../src/pipeline/decode";
 import { sha256Hex } from "../../src/util/hash";
+import { authedSelf as SELF } from "./support/auth";
 
 interface Photo {
   file: string;

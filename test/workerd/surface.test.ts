@@ -4,7 +4,7 @@
  * it), /docs, model details, embeddings, sync batches and the input
  * conveniences (JSON base64/url bodies, min_score, ETag / 304).
  */
-import { env, SELF } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { app } from "../../src/app";
@@ -14,6 +14,7 @@ import { getModel, listModels, type RegisteredModel } from "../../src/models/reg
 import { ensureCodecs } from "../../src/pipeline/codecs/wasm";
 import { decodeImage } from "../../src/pipeline/decode";
 import { embed } from "../../src/services/embed";
+import { authedSelf as SELF } from "./support/auth";
 
 const BASE = "http://edgetag.test";
 

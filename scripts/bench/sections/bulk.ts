@@ -8,7 +8,7 @@
  * isolate. Locally there is exactly one isolate, so this is one consumer.
  */
 import type { BenchContext } from "../context";
-import { classify } from "../server";
+import { AUTH_HEADERS, classify } from "../server";
 import { median, round2 } from "../stats";
 
 const MODEL = "mobilenet-v2";
@@ -40,7 +40,7 @@ export async function bulkSection(ctx: BenchContext): Promise<void> {
       const key = keys[next++] as string;
       const res = await fetch(`${dev.base}/v1/images/${key}`, {
         method: "PUT",
-        headers: { "content-type": "image/jpeg" },
+        headers: { "content-type": "image/jpeg", ...AUTH_HEADERS },
         body: ctx.fresh(ctx.images.small),
       });
       if (res.status !== 201) throw new Error(`PUT /v1/images/${key} → ${res.status}: ${await res.text()}`);
@@ -52,7 +52,7 @@ export async function bulkSection(ctx: BenchContext): Promise<void> {
   const t0 = performance.now();
   const created = await fetch(`${dev.base}/v1/jobs`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...AUTH_HEADERS },
     body: JSON.stringify({ model: MODEL, source: { prefix } }),
   });
   if (created.status !== 202) throw new Error(`POST /v1/jobs → ${created.status}: ${await created.text()}`);
@@ -60,7 +60,7 @@ export async function bulkSection(ctx: BenchContext): Promise<void> {
   let status: JobStatus | undefined;
   const deadline = Date.now() + 5 * 60_000;
   for (;;) {
-    const res = await fetch(`${dev.base}/v1/jobs/${id}`);
+    const res = await fetch(`${dev.base}/v1/jobs/${id}`, { headers: AUTH_HEADERS });
     status = (await res.json()) as JobStatus;
     if (["done", "failed", "cancelled"].includes(status.state)) break;
     if (Date.now() > deadline) break;

@@ -1,0 +1,39 @@
+/**
+ * Access control for /v1/*: default deny. Every /v1 route needs a valid,
+ * unrevoked API key within its rate limit, except the read-only model catalogue
+ * (static manifest data, the same for every caller, and what the demo page and
+ * the API reference link to). The health, docs and demo routes live outside
+ * /v1 and are public. A route added under /v1 later is protected without
+ * anyone remembering to protect it.
+ */
+import type { MiddlewareHandler } from "hono";
+import { enforceRateLimit } from "./rate-limit";
+import { type AuthenticatedKey, authenticate } from "./verify";
+
+declare module "hono" {
+  interface ContextVariableMap {
+    /** Set by requireApiKey on authenticated requests (for logs and metrics). */
+    apiKey: AuthenticatedKey;
+  }
+}
+
+const PUBLIC_V1: ReadonlyArray<{ methods: ReadonlySet<string>; path: RegExp }> = [
+  { methods: new Set(["GET", "HEAD"]), path: /^\/v1\/models(\/[^/]+)?\/?$/ },
+];
+
+export function isPublic(method: string, path: string): boolean {
+  return PUBLIC_V1.some((r) => r.methods.has(method) && r.path.test(path));
+}
+
+export function requireApiKey(): MiddlewareHandler<{ Bindings: Env }> {
+  return async (c, next) => {
+    if (isPublic(c.req.method, c.req.path)) return next();
+    const key = await authenticate(c.req.header("authorization"), {
+      kv: c.env.API_KEYS,
+      hashList: c.env.API_KEY_HASHES,
+    });
+    c.set("apiKey", key);
+    await enforceRateLimit(key, { standard: c.env.RATE_LIMIT_STANDARD, bulk: c.env.RATE_LIMIT_BULK });
+    await next();
+  };
+}
