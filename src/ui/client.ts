@@ -64,7 +64,8 @@ export const CLIENT_JS = `
       var j = JSON.parse(text);
       if (j && j.error && typeof j.error.code === "string") { code = j.error.code; message = String(j.error.message); }
     } catch (e) { /* not the JSON envelope: show the raw text */ }
-    if (res.status === 401 || res.status === 403) message += " \u2014 enter a valid API key at the top of the page.";
+    // Only the key errors: a 403 for a refused image URL is about the URL, not the key.
+    if (code === "unauthorized" || code === "forbidden") message += " \u2014 enter a valid API key at the top of the page.";
     throw new ApiFailure(res.status, code, message);
   }
   function json(body) { return JSON.stringify(body); }

@@ -275,7 +275,7 @@ describe("demo page (chromium)", () => {
       const res = await fetch(`${BASE}/v1/classify?model=mobilenet-v2-nsfw&top_k=3`, {
         method: "POST",
         body: JSON.stringify({ url }),
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", ...AUTH },
       });
       const envelope = (await res.json()) as { error: { code: string; message: string } };
       expect(res.status).toBe(403);
