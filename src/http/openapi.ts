@@ -31,13 +31,40 @@ export function router(): OpenAPIHono<AppEnv> {
 
 const STATUS_TEXT: Partial<Record<number, string>> = {
   400: "Bad request: a parameter or the body is invalid",
+  401: "Missing or unknown API key (WWW-Authenticate: Bearer)",
+  403: "Revoked key, or an image URL naming a forbidden host",
   404: "Not found",
   413: "Too large",
   415: "Unsupported media type or image format",
   422: "The image (or the URL's content) cannot be used",
   502: "The image URL could not be reached",
-  503: "Model unavailable (Retry-After says when to try again)",
+  429: "Rate limited (Retry-After says when to try again)",
+  503: "Model or key storage unavailable (Retry-After says when to try again)",
 };
+
+/** Everything that can go wrong with an image in the body or behind a URL, before and during inference. */
+export const IMAGE_INPUT_ERRORS: readonly ErrorCode[] = [
+  "invalid_parameter",
+  "bad_request",
+  "empty_body",
+  "unknown_model",
+  "payload_too_large",
+  "image_too_large",
+  "unsupported_media_type",
+  "invalid_image",
+  "url_invalid",
+  "url_too_long",
+  "url_scheme_not_allowed",
+  "url_credentials_not_allowed",
+  "url_host_not_allowed",
+  "source_fetch_failed",
+  "source_timeout",
+  "source_too_many_redirects",
+  "source_bad_redirect",
+  "source_not_image",
+  "source_unavailable",
+  "model_unavailable",
+];
 
 /** OpenAPI error responses for the given codes, grouped by status, each listing its codes. */
 export function errorResponses(...codes: ErrorCode[]) {

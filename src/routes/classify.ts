@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { readBatchInput, readImageInput } from "../http/body";
 import { conditional } from "../http/conditional";
 import { serviceDeps } from "../http/deps";
-import { errorResponses, router, schemaRef } from "../http/openapi";
+import { errorResponses, IMAGE_INPUT_ERRORS, router, schemaRef } from "../http/openapi";
 import {
   BatchForm,
   BatchJson,
@@ -103,19 +103,7 @@ const classifyRoute = createRoute({
       content: { "application/json": { schema: ClassifyResult } },
     },
     304: { description: "Not modified: the If-None-Match ETag is this result's", headers: resultHeaders },
-    ...errorResponses(
-      "invalid_parameter",
-      "bad_request",
-      "empty_body",
-      "unknown_model",
-      "payload_too_large",
-      "image_too_large",
-      "unsupported_media_type",
-      "invalid_image",
-      "source_fetch_failed",
-      "source_unavailable",
-      "model_unavailable",
-    ),
+    ...errorResponses(...IMAGE_INPUT_ERRORS),
   },
 });
 

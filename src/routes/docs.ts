@@ -1,33 +1,67 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { Hono } from "hono";
+import { isPublic } from "../auth/middleware";
 import { DOCS_CSS, DOCS_HTML, DOCS_JS } from "../http/docs-page";
-import type { AppEnv } from "../http/openapi";
+import { type AppEnv, errorResponses } from "../http/openapi";
 import { LIMITS } from "../limits";
 
 /** The OpenAPI 3.1 document of every route registered on `app`. */
 export function openApiDocument(app: OpenAPIHono<AppEnv>) {
-  return app.getOpenAPI31Document({
-    openapi: "3.1.0",
-    info: {
-      title: "edgetag",
-      version: "1",
-      description: [
-        "Image classification and embeddings at the edge: quantized ONNX models on Cloudflare Workers.",
-        "",
-        'Every error is JSON `{"error":{"code","message"}}` with a 4xx/5xx status.',
-        `Limits: bodies up to ${LIMITS.maxBodyBytes / 1048576} MiB, images up to ${LIMITS.maxPixels} pixels (JPEG) / ${LIMITS.maxPixelsFullDecode} (PNG, WebP), top_k ${LIMITS.topK.min}-${LIMITS.topK.max}, ${LIMITS.batchMaxItems} images per batch.`,
-        "Models with `trained: false` have untrained weights: their labels are not meaningful predictions.",
-      ].join("\n"),
+  return withSecurity(
+    app.getOpenAPI31Document({
+      openapi: "3.1.0",
+      info: {
+        title: "edgetag",
+        version: "1",
+        description: [
+          "Image classification and embeddings at the edge: quantized ONNX models on Cloudflare Workers.",
+          "",
+          'Every error is JSON `{"error":{"code","message"}}` with a 4xx/5xx status.',
+          `Limits: bodies up to ${LIMITS.maxBodyBytes / 1048576} MiB, images up to ${LIMITS.maxPixels} pixels (JPEG) / ${LIMITS.maxPixelsFullDecode} (PNG, WebP), top_k ${LIMITS.topK.min}-${LIMITS.topK.max}, ${LIMITS.batchMaxItems} images per batch.`,
+          "Models with `trained: false` have untrained weights: their labels are not meaningful predictions.",
+        ].join("\n"),
+      },
+      tags: [
+        { name: "classify", description: "Top-k classes for an image, one or a batch" },
+        { name: "embed", description: "Feature vectors for similarity search and dedup" },
+        { name: "models", description: "What each model is, and whether it is trained" },
+        { name: "jobs", description: "Bulk tagging through Queues, tracked by a Durable Object" },
+        { name: "images", description: "The images bucket and its auto-tags" },
+        { name: "health", description: "Liveness and model storage checks" },
+      ],
+    }),
+  );
+}
+
+type OpenApiDoc = ReturnType<OpenAPIHono<AppEnv>["getOpenAPI31Document"]>;
+
+/**
+ * Declares the bearer-key scheme and marks each operation the way the auth
+ * middleware treats it, from the same isPublic() rule, so the spec cannot
+ * claim a route is open when the middleware guards it (or the reverse).
+ */
+function withSecurity(doc: OpenApiDoc): OpenApiDoc {
+  doc.components = {
+    ...doc.components,
+    securitySchemes: {
+      bearerAuth: { type: "http", scheme: "bearer", description: "An API key from `npm run keys -- create`" },
     },
-    tags: [
-      { name: "classify", description: "Top-k classes for an image, one or a batch" },
-      { name: "embed", description: "Feature vectors for similarity search and dedup" },
-      { name: "models", description: "What each model is, and whether it is trained" },
-      { name: "jobs", description: "Bulk tagging through Queues, tracked by a Durable Object" },
-      { name: "images", description: "The images bucket and its auto-tags" },
-      { name: "health", description: "Liveness and model storage checks" },
-    ],
-  });
+  };
+  const authErrors = errorResponses("unauthorized", "forbidden", "rate_limited", "auth_unavailable");
+  for (const [path, item] of Object.entries(doc.paths ?? {})) {
+    const concrete = path.replace(/\{[^}]+\}/g, "x");
+    for (const method of ["get", "put", "post", "delete"] as const) {
+      const op = item?.[method];
+      if (!op) continue;
+      if (!concrete.startsWith("/v1/") || isPublic(method.toUpperCase(), concrete)) {
+        op.security = [];
+        continue;
+      }
+      op.security = [{ bearerAuth: [] }];
+      op.responses = { ...authErrors, ...op.responses };
+    }
+  }
+  return doc;
 }
 
 /**

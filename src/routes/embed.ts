@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { readImageInput } from "../http/body";
 import { conditional } from "../http/conditional";
 import { serviceDeps } from "../http/deps";
-import { errorResponses, router } from "../http/openapi";
+import { errorResponses, IMAGE_INPUT_ERRORS, router } from "../http/openapi";
 import { ImageFacts, ModelInfo, ModelQuery, Timings } from "../http/schemas";
 import { getModel } from "../models/registry";
 import { embed, requireEmbeddable } from "../services/embed";
@@ -38,20 +38,7 @@ const embedRoute = createRoute({
       content: { "application/json": { schema: EmbedResult } },
     },
     304: { description: "Not modified: the If-None-Match ETag is this result's", headers: resultHeaders },
-    ...errorResponses(
-      "invalid_parameter",
-      "embedding_unavailable",
-      "bad_request",
-      "empty_body",
-      "unknown_model",
-      "payload_too_large",
-      "image_too_large",
-      "unsupported_media_type",
-      "invalid_image",
-      "source_fetch_failed",
-      "source_unavailable",
-      "model_unavailable",
-    ),
+    ...errorResponses(...IMAGE_INPUT_ERRORS, "embedding_unavailable"),
   },
 });
 

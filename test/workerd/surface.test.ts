@@ -4,7 +4,7 @@
  * it), /docs, model details, embeddings, sync batches and the input
  * conveniences (JSON base64/url bodies, min_score, ETag / 304).
  */
-import { env } from "cloudflare:test";
+import { env, SELF as keylessSelf } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { app } from "../../src/app";
@@ -192,6 +192,26 @@ describe("OpenAPI 3.1 document and /docs", () => {
     expect(documented.sort()).toEqual(api.sort());
     for (const r of ["GET /openapi.json", "GET /docs", "GET /docs/docs.js", "GET /docs/docs.css"])
       expect(routed).toContain(r);
+  });
+
+  it("declares bearer auth exactly where the middleware demands a key, and the spec's word matches a real request", async () => {
+    const s = spec as unknown as {
+      components: { securitySchemes?: Record<string, { type: string; scheme: string }> };
+      paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, unknown> }>>;
+    };
+    expect(s.components.securitySchemes?.bearerAuth).toMatchObject({ type: "http", scheme: "bearer" });
+    for (const [path, item] of Object.entries(s.paths)) {
+      for (const [method, op] of Object.entries(item)) {
+        const url = `${BASE}${path.replace(/\{[^}]+\}/g, "mobilenet-v2")}`;
+        // Ask the real worker without a key: 401 iff the spec says the operation needs one.
+        const res = await keylessSelf.fetch(url, { method: method.toUpperCase() });
+        const guarded = (op.security?.length ?? 0) > 0;
+        expect(res.status === 401, `${method.toUpperCase()} ${path}: spec guarded=${guarded}, got ${res.status}`).toBe(
+          guarded,
+        );
+        if (guarded) expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(["401", "403", "429"]));
+      }
+    }
   });
 
   it("the validator this file uses rejects what the spec forbids (so the checks below can fail)", async () => {
