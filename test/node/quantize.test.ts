@@ -267,6 +267,19 @@ describe("exclusions are honoured by what onnxruntime actually runs", () => {
     expect(ops.QLinearConv).toBe(long.length);
   });
 
+  it("a tensor read by many fp32 nodes is dequantised once per run (DenseNet's concats)", async () => {
+    const densenet = foldWeightDequantize(loadModel(join(ROOT, "models/densenet-121/model.int8.onnx")));
+    const plan = planQdq(densenet, SEL, "u8");
+    // Structure only: which DQs ORT duplicates does not depend on the ranges.
+    const ranges = new Map(plan.tensors.map((t) => [t, { min: 0, max: 4 }]));
+    const result = applyQdq(densenet, plan, ranges, "u8", { perChannel: true });
+    expect(result.fanOuts).toBe(54);
+    const ops = await optimizedOps(saveModel(result.model));
+    expect(ops.QLinearConv).toBe(120);
+    // Without the fan-out copies ORT's EnsureUniqueDQForNodeUnit leaves 545 DequantizeLinear kernels.
+    expect(ops.DequantizeLinear).toBeLessThan(100);
+  });
+
   it("Q/DQ counts follow the plan", async () => {
     const { plan, result } = await build(SEL);
     const ops = opCounts(result.model);
