@@ -27,7 +27,6 @@ import {
   type ActivationType,
   applyQdq,
   loadModel,
-  type ModelProto,
   planQdq,
   quantizeWeightOnly,
   type Selection,
