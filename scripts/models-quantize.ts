@@ -7,6 +7,11 @@
  *       [--calib-method minmax|percentile] [--percentile 99.999] [--eval <image folder>]
  *       [--out <int8.onnx>] [--report <report.json>] [--bench-runs 7]
  *
+ * The input is normally an fp32 export. A model whose weights are already
+ * 8-bit behind DequantizeLinear (e.g. a committed model.int8.onnx, or nsfwjs's
+ * own uint8 codes) works too for --format qdq: those weights are kept exactly
+ * and only the activations (and int32 biases) are added.
+ *
  * Calibration images go through the service's own decode + preprocess
  * (src/pipeline) with the manifest's spec, so the ranges are those of the
  * tensors the worker will feed. The fp32 model runs in onnxruntime-node with
@@ -16,7 +21,7 @@
  * `fidelity` object is shaped for the manifest's `fidelity` field.
  */
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname, extname, join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -48,21 +53,33 @@ import {
 const ROOT = resolve(import.meta.dirname, "..");
 const IMAGE_EXT = new Set([".jpg", ".jpeg", ".png", ".webp"]);
 const DEFAULT_OP_TYPES = ["Conv", "Gemm", "MatMul"];
+/**
+ * Measured in onnxruntime-web 1.30 (wasm, 1 thread): its int8 kernels beat
+ * fp32 only on long dot products. Depthwise convs (9) run 3-10x slower in
+ * int8 and 1x1 convs with 16-32 input channels ~1.2-1.5x slower, while
+ * reductions ≥ 96 run 2-3x faster. With 128, MobileNetV2 runs at ~0.83x fp32
+ * instead of 1.2-1.7x with every conv in int8, and DenseNet-121 loses nothing.
+ */
+const DEFAULT_MIN_REDUCTION = 128;
 
 export class UsageError extends Error {}
 
 const USAGE = `usage: npm run models:quantize -- <fp32.onnx> --manifest <manifest.json> --calib <image folder>
+  (a model whose weights are already 8-bit behind DequantizeLinear is accepted by --format qdq: its codes are kept)
   [--format qdq|weight-only]        qdq (default): int8 weights + calibrated Q/DQ on activations;
                                     weight-only: int8 weights behind DequantizeLinear, fp32 compute
   [--activations u8|s8]             qdq activations: uint8 asymmetric (U8S8, default) or int8 symmetric (S8S8;
-                                    onnxruntime fuses S8S8 only on ARM: elsewhere, wasm included, it runs fp32 + Q/DQ)
+                                    outside ARM, wasm included, onnxruntime converts S8S8 to uint8 and keeps Relu/Clip apart)
   [--per-channel | --per-tensor]    weight scales (default per output channel)
   [--op-types Op[,..]]              ops to quantise (default ${DEFAULT_OP_TYPES.join(",")}; also: ${SUPPORTED_OPS.filter((o) => !DEFAULT_OP_TYPES.includes(o)).join(",")})
   [--exclude-op Op[,..]] [--exclude-node name[,..]] [--exclude-depthwise]
-  [--min-reduction K]               keep fp32 the Conv/Gemm/MatMul whose dot products are shorter than K
-                                    (input channels per group x kernel area): int8 only pays off on long ones
+  [--min-reduction K]               qdq: keep fp32 compute for Conv/Gemm/MatMul whose dot products are shorter
+                                    than K (input channels per group x kernel area; default ${DEFAULT_MIN_REDUCTION}, 0 = all int8):
+                                    onnxruntime-web's int8 kernels only beat fp32 on long ones
   [--calib-method minmax|percentile] [--percentile 99.999]
   [--eval <image folder>]           evaluate on other images than the calibration set
+  [--preoptimize]                   save onnxruntime-node's optimised graph (level extended): faster session creation,
+                                    but only valid for this onnxruntime version
   [--out <int8.onnx>] [--report <report.json>] [--bench-runs N (0 = no latency)]`;
 
 export interface CliOptions {
@@ -79,6 +96,7 @@ export interface CliOptions {
   out: string;
   report: string;
   benchRuns: number;
+  preoptimize: boolean;
 }
 
 const list = (values: string[] | undefined): string[] =>
@@ -107,6 +125,7 @@ export function parseCli(argv: string[]): CliOptions {
     out: { type: "string" },
     report: { type: "string" },
     "bench-runs": { type: "string" },
+    preoptimize: { type: "boolean" },
     help: { type: "boolean" },
   } as const;
   try {
@@ -163,7 +182,8 @@ export function parseCli(argv: string[]): CliOptions {
   }
   const benchRuns = v["bench-runs"] === undefined ? 7 : Number(v["bench-runs"]);
   if (!Number.isInteger(benchRuns) || benchRuns < 0) throw new UsageError(`--bench-runs must be an integer ≥ 0`);
-  const minReduction = v["min-reduction"] === undefined ? 0 : Number(v["min-reduction"]);
+  const minReduction =
+    v["min-reduction"] === undefined ? (format === "qdq" ? DEFAULT_MIN_REDUCTION : 0) : Number(v["min-reduction"]);
   if (!Number.isInteger(minReduction) || minReduction < 0) {
     throw new UsageError(`--min-reduction must be an integer ≥ 0, got ${v["min-reduction"]}`);
   }
@@ -198,6 +218,7 @@ export function parseCli(argv: string[]): CliOptions {
     out,
     report: resolve(v.report ?? `${out.replace(/\.onnx$/, "")}.report.json`),
     benchRuns,
+    preoptimize: v.preoptimize ?? false,
   };
 }
 
@@ -326,6 +347,29 @@ export async function webRunner(
     },
     release: () => s.release(),
   };
+}
+
+/**
+ * onnxruntime-node's own graph optimisation, saved: QDQ groups already fused
+ * into QLinearConv/QGemm, Conv+activation into FusedConv. Level "extended",
+ * never "all": level 3 adds layout transforms for the host CPU (x86 NCHWc)
+ * that the wasm build must not inherit. Cuts ORT-web session creation (DenseNet
+ * int8: ~230 → ~145 ms) but ties the file to this onnxruntime version's
+ * contrib-op schemas: re-run it when onnxruntime is upgraded.
+ */
+async function preoptimize(bytes: Uint8Array, out: string): Promise<Uint8Array> {
+  const tmp = `${out}.preopt-${process.pid}.tmp`;
+  const s = await ortNode.InferenceSession.create(bytes, {
+    graphOptimizationLevel: "extended",
+    intraOpNumThreads: 1,
+    optimizedModelFilePath: tmp,
+  });
+  await s.release();
+  try {
+    return new Uint8Array(readFileSync(tmp));
+  } finally {
+    rmSync(tmp, { force: true });
+  }
 }
 
 // ---------------------------------------------------------------- calibration
@@ -520,6 +564,8 @@ export interface Report {
     dequantize_linear: number;
     float_biases: { node: string; reason: string }[];
     max_weight_abs_error: number;
+    /** Weights already 8-bit in the input (behind their own DQ), left unchanged. */
+    kept_8bit_weights: number;
   };
   calibration: { images: number; source: string; skipped: { file: string; error: string }[] };
   onnxruntime_node: Agreement;
@@ -568,9 +614,15 @@ export async function quantizeCommand(argv: string[], log: (s: string) => void =
   let excluded: Report["graph"]["excluded"];
   let floatBiases: Report["graph"]["float_biases"] = [];
   let weightErr = 0;
+  let keptWeights = 0;
   let quantizedNodes: { name: string; op: string }[];
   if (opts.format === "weight-only") {
-    const r = quantizeWeightOnly(fp32, opts.selection, { perChannel: opts.perChannel });
+    let r: ReturnType<typeof quantizeWeightOnly>;
+    try {
+      r = quantizeWeightOnly(fp32, opts.selection, { perChannel: opts.perChannel });
+    } catch (e) {
+      throw new UsageError(e instanceof Error ? e.message : String(e));
+    }
     quantized = r.model;
     quantizedNodes = r.weights.map((w) => ({ name: w.node, op: nodeOp(fp32, w.node) }));
     weightErr = Math.max(...r.weights.map((w) => w.maxAbsError));
@@ -578,7 +630,7 @@ export async function quantizeCommand(argv: string[], log: (s: string) => void =
   } else {
     if (opts.activations === "s8") {
       log(
-        "note: onnxruntime fuses int8 (S8S8) QDQ only on ARM; in wasm and x86 this graph runs as fp32 compute plus Q/DQ",
+        "note: outside ARM (wasm included) onnxruntime converts int8 activations to uint8 before fusing, and their symmetric range keeps every Relu/Clip as a separate DQ→Clip→Q step",
       );
     }
     const plan = planQdq(fp32, opts.selection, opts.activations);
@@ -593,16 +645,18 @@ export async function quantizeCommand(argv: string[], log: (s: string) => void =
     excluded = plan.skipped;
     floatBiases = r.floatBiases;
     weightErr = Math.max(0, ...r.weights.map((w) => w.maxAbsError));
+    keptWeights = r.weights.filter((w) => w.kept).length;
   }
-  const qBytes = saveModel(quantized);
+  let qBytes = saveModel(quantized);
+  if (opts.preoptimize) qBytes = await preoptimize(qBytes, opts.out);
   writeFileSync(opts.out, qBytes);
-  log(`wrote ${rel(opts.out)} (${qBytes.length} bytes)`);
+  log(`wrote ${rel(opts.out)} (${qBytes.length} bytes${opts.preoptimize ? ", pre-optimised" : ""})`);
 
   log(`evaluating fp32 vs quantised on ${evalSet.samples.length} images (onnxruntime-node, onnxruntime-web)…`);
   const onNode = await compare(nodeRunner, fp32Bytes, qBytes, evalSet.samples, manifest, 0);
   const onWeb = await compare(webRunner, fp32Bytes, qBytes, evalSet.samples, manifest, opts.benchRuns);
 
-  const ops = opCounts(quantized);
+  const ops = opCounts(loadModel(qBytes));
   const options = {
     format: opts.format,
     ...(opts.format === "qdq"
@@ -618,6 +672,7 @@ export async function quantizeCommand(argv: string[], log: (s: string) => void =
     exclude_node: opts.selection.excludeNodes,
     exclude_depthwise: opts.selection.excludeDepthwise,
     min_reduction: opts.selection.minReduction,
+    preoptimize: opts.preoptimize,
   };
   const evalSource = opts.evalDir ? rel(opts.evalDir) : "the calibration images";
   const report: Report = {
@@ -633,6 +688,7 @@ export async function quantizeCommand(argv: string[], log: (s: string) => void =
       dequantize_linear: ops.DequantizeLinear ?? 0,
       float_biases: floatBiases,
       max_weight_abs_error: weightErr,
+      kept_8bit_weights: keptWeights,
     },
     calibration: { images: calib.samples.length, source: rel(opts.calib), skipped: calib.skipped },
     onnxruntime_node: onNode.agreement,
@@ -642,7 +698,10 @@ export async function quantizeCommand(argv: string[], log: (s: string) => void =
       quantization: {
         tool: "models:quantize",
         format: opts.format,
-        weights: `int8 symmetric ${opts.perChannel ? "per-output-channel" : "per-tensor"}`,
+        weights:
+          keptWeights === quantizedNodes.filter((n) => (WEIGHT_OPS as readonly string[]).includes(n.op)).length
+            ? "8-bit codes of the input model, unchanged"
+            : `int8 symmetric ${opts.perChannel ? "per-output-channel" : "per-tensor"}${keptWeights ? ` (${keptWeights} already 8-bit in the input, unchanged)` : ""}`,
         activations:
           opts.format === "qdq"
             ? opts.activations === "u8"
@@ -651,6 +710,8 @@ export async function quantizeCommand(argv: string[], log: (s: string) => void =
             : "fp32",
         ...(opts.format === "qdq" ? { bias: floatBiases.length ? "int32 (some fp32)" : "int32" } : {}),
         quantized_nodes: quantizedNodes.length,
+        ...(opts.format === "qdq" ? { min_reduction: opts.selection.minReduction } : {}),
+        ...(opts.preoptimize ? { preoptimized: "onnxruntime-node 1.30 graph, level extended" } : {}),
         excluded: excluded.map((e) => `${e.node} (${e.reason})`),
         calibration:
           opts.format === "qdq"

@@ -50,17 +50,24 @@ const { values, positionals } = parseArgs({
     eval: { type: "string" },
     variants: { type: "string" },
     rounds: { type: "string" },
+    baseline: { type: "string" },
   },
 });
 const fp32Path = positionals[0];
 if (!fp32Path || !values.manifest || !values.calib) {
-  console.error("usage: tsx scripts/quantize-variants.ts <fp32.onnx> --manifest <m.json> --calib <dir> [--eval <dir>]");
+  console.error(
+    "usage: tsx scripts/quantize-variants.ts <model.onnx> --manifest <m.json> --calib <dir> [--eval <dir>] [--baseline <fp32.onnx>] [--variants a,b] [--rounds N]",
+  );
   process.exit(2);
 }
 const manifest = ModelManifest.parse(JSON.parse(readFileSync(values.manifest, "utf8")));
 const rounds = Number(values.rounds ?? 20);
-const fp32Bytes = new Uint8Array(readFileSync(fp32Path));
-const fp32 = loadModel(fp32Bytes);
+// The model the variants are built from; normally fp32, but it may already have
+// 8-bit weights (e.g. the committed nsfwjs codes), which the variants then keep.
+const sourceBytes = new Uint8Array(readFileSync(fp32Path));
+const fp32 = loadModel(sourceBytes);
+// What everything is compared with: the true fp32 export when the source is not fp32.
+const fp32Bytes = values.baseline ? new Uint8Array(readFileSync(values.baseline)) : sourceBytes;
 const calib = (await loadSamples(values.calib, manifest)).samples;
 const evalSet = values.eval ? (await loadSamples(values.eval, manifest)).samples : calib;
 
@@ -99,6 +106,7 @@ const mr = (k: number) => once(`mr${k}`, () => qdq("u8", sel({ minReduction: k }
 
 const ALL: Spec[] = [
   { name: "fp32", what: "fp32, served as is", build: async () => fp32Bytes },
+  { name: "source", what: "the source model as given", build: async () => sourceBytes },
   { name: "weight-only", what: "int8 weights behind DQ, fp32 compute", build: wo },
   { name: "u8", what: "QDQ U8S8, every Conv/Gemm", build: u8 },
   { name: "s8", what: "QDQ S8S8, every Conv/Gemm", build: once("s8", () => qdq("s8", sel())) },

@@ -14,9 +14,10 @@
  *  - qdq: additionally QuantizeLinear→DequantizeLinear pairs on activations
  *    (calibrated ranges) and int32 biases, laid out the way onnxruntime's own
  *    QDQ quantiser does, so ORT's QDQ selectors fuse each group into
- *    QLinearConv / QGemm / QLinearAdd… at session load. Only uint8 activations
- *    are fused outside ARM builds (QDQIsInt8Allowed() is false on x86 and wasm):
- *    an int8-activation (S8S8) graph runs there as fp32 compute plus Q/DQ.
+ *    QLinearConv / QGemm / QLinearAdd… at session load. Outside ARM builds
+ *    (QDQIsInt8Allowed() is false on x86 and wasm) ORT turns int8 activations
+ *    (S8S8) into uint8 ones with the zero point shifted by 128 before fusing;
+ *    their symmetric range then keeps every Relu/Clip as its own DQ→Clip→Q step.
  */
 import { readFileSync } from "node:fs";
 import type { onnx as OnnxTypes } from "onnx-proto";
@@ -235,12 +236,40 @@ export function reductionSize(node: NodeProto, weightDims: number[]): number {
   return weightDims[0] ?? 0;
 }
 
+/**
+ * A weight that is already 8-bit: an int8/uint8 initializer behind its own
+ * DequantizeLinear (a committed int8 model, or nsfwjs's own uint8 codes). It
+ * is kept exactly as it is; only its scale is needed (for the int32 bias).
+ */
+export interface PrequantizedWeight {
+  dq: NodeProto;
+  codes: TensorProto;
+  scale: Float32Array;
+}
+
+export function prequantizedWeight(node: NodeProto, ix: GraphIndex): PrequantizedWeight | undefined {
+  const name = node.input?.[1] ?? "";
+  const dq = ix.producer.get(name);
+  if (dq?.opType !== "DequantizeLinear" || (ix.consumers.get(name) ?? []).length !== 1) return undefined;
+  const [codesName, scaleName, zpName] = dq.input ?? [];
+  const codes = ix.initializers.get(codesName ?? "");
+  const scale = ix.initializers.get(scaleName ?? "");
+  if (!codes || !scale || (zpName && !ix.initializers.has(zpName))) return undefined;
+  if (codes.dataType !== DataType.INT8 && codes.dataType !== DataType.UINT8) return undefined;
+  return { dq, codes, scale: readFloat32(scale) };
+}
+
+/** Dimensions of a weight op's weight, whether fp32 or already 8-bit. */
+export function weightDims(node: NodeProto, ix: GraphIndex): number[] | undefined {
+  const w = ix.initializers.get(node.input?.[1] ?? "") ?? prequantizedWeight(node, ix)?.codes;
+  return w ? dimsOf(w) : undefined;
+}
+
 export function isDepthwise(node: NodeProto, ix: GraphIndex): boolean {
   if (node.opType !== "Conv") return false;
-  const w = ix.initializers.get(node.input?.[1] ?? "");
   const group = attrInt(node, "group", 1);
   // group == input channels: each filter sees one input channel.
-  return group > 1 && w !== undefined && dimsOf(w)[1] === 1;
+  return group > 1 && weightDims(node, ix)?.[1] === 1;
 }
 
 export const WEIGHT_OPS = ["Conv", "Gemm", "MatMul"] as const;
@@ -279,6 +308,7 @@ export interface SelectedNode {
 function weightProblem(n: NodeProto, ix: GraphIndex): string | undefined {
   const wName = n.input?.[1] ?? "";
   const w = ix.initializers.get(wName);
+  if (!w && prequantizedWeight(n, ix)) return undefined;
   if (!w) return "weight is not an initializer";
   if (w.dataType !== DataType.FLOAT) return `weight is not float32 (data type ${w.dataType})`;
   if ((ix.consumers.get(wName) ?? []).length !== 1) return "weight shared with another node";
@@ -319,7 +349,7 @@ export function selectNodes(model: ModelProto, sel: Selection): SelectedNode[] {
       continue;
     }
     if (weighted && sel.minReduction) {
-      const k = reductionSize(n, dimsOf(ix.initializers.get(n.input?.[1] ?? "") as TensorProto));
+      const k = reductionSize(n, weightDims(n, ix) ?? []);
       if (k < sel.minReduction) {
         out.push({ node: n, skipped: `reduction ${k} < --min-reduction ${sel.minReduction}`, weightOnly: true });
         continue;
@@ -336,6 +366,8 @@ export interface QuantizedWeight {
   axis: number | null;
   /** Largest |w - dequantised w| over the tensor (float32 rounding of the DQ aside). */
   maxAbsError: number;
+  /** Already 8-bit in the input model: kept unchanged. */
+  kept?: boolean;
 }
 
 /**
@@ -408,7 +440,9 @@ export function quantizeWeightOnly(
   const ix = indexGraph(g);
   const selected = selectNodes(m, sel).filter((s) => (WEIGHT_OPS as readonly string[]).includes(s.node.opType ?? ""));
   // Speed-only exclusions change nothing here: weight-only computes in fp32 anyway.
-  const chosen = new Set(selected.filter((s) => !s.skipped || s.weightOnly).map((s) => s.node));
+  const chosen = new Set(
+    selected.filter((s) => (!s.skipped || s.weightOnly) && !prequantizedWeight(s.node, ix)).map((s) => s.node),
+  );
   const skipped = selected
     .filter((s) => s.skipped && !s.weightOnly)
     .map((s) => ({ node: s.node.name ?? "", op: s.node.opType ?? "", reason: s.skipped as string }));
@@ -426,7 +460,8 @@ export function quantizeWeightOnly(
   }
   if (weights.length === 0) {
     throw new Error(
-      "no weights quantised: the model has no float32 Conv/Gemm/MatMul weight initializers left after exclusions (is it already quantised?)",
+      "no weights quantised: the model has no float32 Conv/Gemm/MatMul weight initializers left after exclusions" +
+        (selected.some((s) => prequantizedWeight(s.node, ix)) ? " (its weights are already 8-bit)" : ""),
     );
   }
   g.node = nodes;
@@ -694,16 +729,24 @@ export function applyQdq(
   for (const n of g.node ?? []) {
     if (chosen.has(n) && (WEIGHT_OPS as readonly string[]).includes(n.opType ?? "")) {
       const inputName = n.input?.[0] ?? "";
-      const { dq, info, scale } = quantizeWeightOf(n, ix, opts.perChannel, added, removed);
-      nodes.push(dq);
-      weights.push(info);
+      const pre = prequantizedWeight(n, ix);
+      let scale: Float32Array;
+      if (pre) {
+        scale = pre.scale; // codes and DQ stay as they are (the DQ node is already in the graph)
+        weights.push({ node: n.name ?? "", weight: n.input?.[1] ?? "", axis: null, maxAbsError: 0, kept: true });
+      } else {
+        const q = quantizeWeightOf(n, ix, opts.perChannel, added, removed);
+        nodes.push(q.dq);
+        weights.push(q.info);
+        scale = q.scale;
+      }
       const biasName = n.input?.[2];
       const inParams = params.get(inputName);
       if (biasName && inParams) {
         const reason = quantizeBias(n, biasName, ix, inParams.scale, scale, added, removed, nodes, biases);
         if (reason) floatBiases.push({ node: n.name ?? "", reason });
       }
-    } else if (weightOnly.has(n)) {
+    } else if (weightOnly.has(n) && !prequantizedWeight(n, ix)) {
       const { dq, info } = quantizeWeightOf(n, ix, opts.perChannel, added, removed);
       nodes.push(dq);
       weights.push(info);
@@ -812,10 +855,10 @@ function privateDq(
 ): NodeProto {
   const t = n.input?.[0] as string;
   const p = params.get(t) as ActivationParams;
-  const wName = n.input?.[1] ?? "";
-  const w = ix.initializers.get(wName) ?? ix.initializers.get(`${wName.replace(/_dequantized$/, "")}`);
-  if (!w) throw new Error(`${n.name}: cannot size the per-channel DequantizeLinear (weight ${wName} not found)`);
-  const d = dimsOf(w);
+  // The weight may have been moved behind a DQ already: look it up in the input graph.
+  const d =
+    weightDims(n, ix) ?? weightDims({ ...n, input: [t, (n.input?.[1] ?? "").replace(/_dequantized$/, "")] }, ix);
+  if (!d) throw new Error(`${n.name}: cannot size the per-channel DequantizeLinear (weight ${n.input?.[1]} not found)`);
   const channels =
     n.opType === "Conv"
       ? (d[1] as number) * attrInt(n, "group", 1)

@@ -167,7 +167,19 @@ describe("QDQ format", () => {
   beforeAll(async () => {
     const out = join(dir, "nsfw-features.qdq.onnx");
     report = await quantizeCommand(
-      [featuresFp32Path, "--manifest", featuresManifestPath, "--calib", PHOTOS, "--out", out, "--bench-runs", "0"],
+      [
+        featuresFp32Path,
+        "--manifest",
+        featuresManifestPath,
+        "--calib",
+        PHOTOS,
+        "--out",
+        out,
+        "--bench-runs",
+        "0",
+        "--min-reduction",
+        "0",
+      ],
       () => undefined,
     );
     qdqBytes = new Uint8Array(readFileSync(out));
@@ -202,6 +214,67 @@ describe("QDQ format", () => {
       // Measured 0.984 (worst photo): the pooled vector carries the int8 error of every layer below it.
       expect(a.features?.min_cosine).toBeGreaterThan(0.97);
     }
+  });
+});
+
+describe("a model whose weights are already 8-bit (the committed nsfwjs codes)", () => {
+  it("QDQ keeps every code, adds activations, and is closer to fp32 than re-quantised weights", async () => {
+    const committed = join(NSFW_DIR, "model.int8.onnx");
+    const out = join(dir, "nsfw-keep.qdq.onnx");
+    const r = await quantizeCommand(
+      [
+        committed,
+        "--manifest",
+        NSFW_MANIFEST,
+        "--calib",
+        PHOTOS,
+        "--out",
+        out,
+        "--bench-runs",
+        "0",
+        "--min-reduction",
+        "0",
+      ],
+      () => undefined,
+    );
+    expect(r.graph.kept_8bit_weights).toBe(55);
+    const before = indexGraph(loadModel(committed).graph ?? {}).initializers;
+    const after = indexGraph(loadModel(out).graph ?? {}).initializers;
+    for (const [name, t] of before) {
+      if (!name.endsWith("/W_quantized")) continue;
+      expect(Buffer.from(after.get(name)?.rawData ?? []).equals(Buffer.from(t.rawData ?? [])), name).toBe(true);
+    }
+    // The reference here is the committed model itself (= nsfwjs within 1e-6). Measured 0.035;
+    // the same network with re-quantised int8 weights measured 0.093.
+    for (const a of [r.onnxruntime_node, r.onnxruntime_web]) {
+      expect(a.top1_agreement).toBe(1);
+      expect(a.max_abs_dprob).toBeLessThan(0.06);
+    }
+    // 51 of 52 convs run int8: one depthwise conv has a channel whose folded
+    // BatchNorm scale is negative, which ORT's QLinearConv refuses; it stays fp32.
+    const ops = await optimizedOps(new Uint8Array(readFileSync(out)));
+    expect(ops.QLinearConv).toBe(51);
+    expect(ops.Conv).toBe(1);
+  });
+
+  it("weight-only has nothing to do and says so", async () => {
+    const committed = join(NSFW_DIR, "model.int8.onnx");
+    await expect(
+      quantizeCommand(
+        [
+          committed,
+          "--manifest",
+          NSFW_MANIFEST,
+          "--calib",
+          PHOTOS,
+          "--format",
+          "weight-only",
+          "--out",
+          join(dir, "x.onnx"),
+        ],
+        () => undefined,
+      ),
+    ).rejects.toThrow(/already 8-bit/);
   });
 });
 
@@ -326,6 +399,14 @@ describe("bad arguments", () => {
     ["unsupported op type", () => args("--op-types", "Conv,Softmax"), /Softmax is not supported/],
     ["overwrite input", () => args("--out", fp32Path), /would overwrite the input/],
   ];
+  it("defaults: qdq, uint8 activations, per-channel, int8 only where the dot product is ≥ 128 long", () => {
+    const o = parseCli(args());
+    expect(o).toMatchObject({ format: "qdq", activations: "u8", perChannel: true, calibMethod: "minmax" });
+    expect(o.selection.minReduction).toBe(128);
+    expect(parseCli(args("--format", "weight-only")).selection.minReduction).toBe(0);
+    expect(parseCli(args("--min-reduction", "0")).selection.minReduction).toBe(0);
+  });
+
   for (const [name, argv, message] of cases) {
     it(name, () => {
       expect(() => parseCli(argv())).toThrow(UsageError);
