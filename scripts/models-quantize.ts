@@ -490,7 +490,10 @@ async function compare(
   samples: readonly Sample[],
   manifest: ModelManifest,
   benchRuns: number,
-): Promise<{ agreement: Agreement; latency?: { fp32_ms: number; quantized_ms: number; ratio: number; runs: number } }> {
+): Promise<{
+  agreement: Agreement;
+  latency?: { input_ms: number; quantized_ms: number; ratio: number; runs: number };
+}> {
   const a = await make(fp32Bytes, manifest);
   const b = await make(qBytes, manifest);
   try {
@@ -534,7 +537,7 @@ async function compare(
       }
       const fp32Ms = median(ta);
       const qMs = median(tb);
-      result.latency = { fp32_ms: fp32Ms, quantized_ms: qMs, ratio: qMs / fp32Ms, runs: benchRuns };
+      result.latency = { input_ms: fp32Ms, quantized_ms: qMs, ratio: qMs / fp32Ms, runs: benchRuns };
     }
     return result;
   } finally {
@@ -570,7 +573,7 @@ export interface Report {
   calibration: { images: number; source: string; skipped: { file: string; error: string }[] };
   onnxruntime_node: Agreement;
   onnxruntime_web: Agreement;
-  latency_web?: { fp32_ms: number; quantized_ms: number; ratio: number; runs: number };
+  latency_web?: { input_ms: number; quantized_ms: number; ratio: number; runs: number };
   fidelity: Record<string, unknown>;
 }
 
@@ -587,6 +590,7 @@ export async function quantizeCommand(argv: string[], log: (s: string) => void =
       `--manifest ${opts.manifestPath} is not a valid model manifest: ${e instanceof Error ? e.message : e}`,
     );
   }
+  // "fp32" below: the input model, the reference of every comparison (it may already have 8-bit weights).
   const fp32Bytes = new Uint8Array(readFileSync(opts.input));
   const fp32 = loadModel(fp32Bytes);
   const g = fp32.graph;
@@ -712,7 +716,7 @@ export async function quantizeCommand(argv: string[], log: (s: string) => void =
         quantized_nodes: quantizedNodes.length,
         ...(opts.format === "qdq" ? { min_reduction: opts.selection.minReduction } : {}),
         ...(opts.preoptimize ? { preoptimized: "onnxruntime-node 1.30 graph, level extended" } : {}),
-        excluded: excluded.map((e) => `${e.node} (${e.reason})`),
+        fp32_compute_nodes: excludedSummary(excluded),
         calibration:
           opts.format === "qdq"
             ? {
@@ -722,10 +726,11 @@ export async function quantizeCommand(argv: string[], log: (s: string) => void =
               }
             : "none needed (weights only)",
         evaluated_on: { images: evalSet.samples.length, source: evalSource },
+        reference: keptWeights ? "the input model (its 8-bit weights, fp32 activations)" : "the fp32 input model",
         runtime: `onnxruntime-web ${ortWeb.env.versions.web ?? "?"} (wasm, 1 thread, graphOptimizationLevel all)`,
         ...onWeb.agreement,
         onnxruntime_node: onNode.agreement,
-        bytes: { fp32: fp32Bytes.length, quantized: qBytes.length },
+        bytes: { input: fp32Bytes.length, quantized: qBytes.length },
       },
     },
   };
@@ -737,6 +742,20 @@ export async function quantizeCommand(argv: string[], log: (s: string) => void =
 
 function nodeOp(model: ModelProto, name: string): string {
   return model.graph?.node?.find((n) => n.name === name)?.opType ?? "";
+}
+
+/** Excluded nodes per reason; explicitly excluded ones by name (the full list is in the report's graph section). */
+function excludedSummary(excluded: Report["graph"]["excluded"]): Record<string, number | string[]> {
+  const out: Record<string, number | string[]> = {};
+  for (const e of excluded) {
+    if (e.reason === "--exclude-node") {
+      out[e.reason] = [...((out[e.reason] as string[] | undefined) ?? []), e.node];
+      continue;
+    }
+    const key = e.reason.startsWith("reduction ") ? e.reason.replace(/^reduction \d+ < /, "") : e.reason;
+    out[key] = ((out[key] as number | undefined) ?? 0) + 1;
+  }
+  return out;
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -755,7 +774,7 @@ export function markdown(r: Report): string {
     "",
     `| file | bytes |`,
     `|---|---|`,
-    `| fp32 ${r.input.file} | ${r.input.bytes} |`,
+    `| input ${r.input.file} | ${r.input.bytes} |`,
     `| quantised ${r.output.file} | ${r.output.bytes} (${((100 * r.output.bytes) / r.input.bytes).toFixed(1)}%) |`,
     "",
     `quantised nodes: ${r.graph.quantized_nodes.length}, excluded: ${r.graph.excluded.length}, QuantizeLinear: ${r.graph.quantize_linear}, DequantizeLinear: ${r.graph.dequantize_linear}`,
@@ -763,7 +782,7 @@ export function markdown(r: Report): string {
   if (r.latency_web) {
     const l = r.latency_web;
     lines.push(
-      `onnxruntime-web latency (median of ${l.runs}, informative): fp32 ${l.fp32_ms.toFixed(1)} ms, quantised ${l.quantized_ms.toFixed(1)} ms, ratio ${l.ratio.toFixed(2)}`,
+      `onnxruntime-web latency (median of ${l.runs}, informative): input ${l.input_ms.toFixed(1)} ms, quantised ${l.quantized_ms.toFixed(1)} ms, ratio ${l.ratio.toFixed(2)}`,
     );
   }
   return lines.join("\n");

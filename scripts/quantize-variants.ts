@@ -227,19 +227,30 @@ for (const spec of specs) {
   await session.release();
 }
 
-// Phase 2, latency: every variant loaded with ORT's profiler on, run round-robin.
-const sessions: ortWeb.InferenceSession[] = [];
-for (const b of built) sessions.push(await ortWeb.InferenceSession.create(b.bytes, sessionOptions(b.spec, true)));
+// Phase 2, wall time: every variant loaded (profiler off: it costs per node), run round-robin.
 const x = (calib[0] as Sample).tensor;
-for (const s of sessions) await run(s, x); // warm-up
-const wall: number[][] = built.map(() => []);
-for (let r = 0; r < rounds; r++) {
-  for (const [j, s] of sessions.entries()) {
-    const t = performance.now();
-    await run(s, x);
-    (wall[j] as number[]).push(performance.now() - t);
+async function roundRobin(
+  profile: boolean,
+  n: number,
+): Promise<{ sessions: ortWeb.InferenceSession[]; ms: number[][] }> {
+  const sessions: ortWeb.InferenceSession[] = [];
+  for (const b of built) sessions.push(await ortWeb.InferenceSession.create(b.bytes, sessionOptions(b.spec, profile)));
+  for (const s of sessions) await run(s, x); // warm-up
+  const ms: number[][] = built.map(() => []);
+  for (let r = 0; r < n; r++) {
+    for (const [j, s] of sessions.entries()) {
+      const t = performance.now();
+      await run(s, x);
+      (ms[j] as number[]).push(performance.now() - t);
+    }
   }
+  return { sessions, ms };
 }
+const timed = await roundRobin(false, rounds);
+const wall = timed.ms;
+for (const s of timed.sessions) await s.release();
+// Phase 3, per-kernel times: the same, with ORT's profiler on.
+const { sessions } = await roundRobin(true, Math.max(5, Math.ceil(rounds / 2)));
 
 /**
  * ORT-web prints each profile (Chrome trace JSON, one event per line) on
