@@ -1,0 +1,442 @@
+/**
+ * scripts/models-quantize.ts (npm run models:quantize) and scripts/onnx/quant.ts.
+ *
+ * The fp32 exports are build outputs (gitignored), so the fp32 inputs here are
+ * made from committed files: every weight DequantizeLinear of a committed model
+ * folded back into a float32 initializer. For mobilenet-v2-nsfw that is the
+ * trained nsfwjs network (its 8-bit codes are lossless w.r.t. nsfwjs; the
+ * folded weights equal the fp32 export within float rounding, 2e-7 relative).
+ *
+ * Run: npx vitest run --project node test/node/quantize.test.ts
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import ort from "onnxruntime-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  calibrate,
+  loadSamples,
+  parseCli,
+  quantizeCommand,
+  type Report,
+  type Sample,
+  UsageError,
+} from "../../scripts/models-quantize";
+import {
+  activationParams,
+  applyQdq,
+  DataType,
+  dimsOf,
+  exposeTensors,
+  foldWeightDequantize,
+  indexGraph,
+  isDepthwise,
+  loadModel,
+  type ModelProto,
+  onnx,
+  opCounts,
+  planQdq,
+  quantizeWeightOnly,
+  reductionSize,
+  type Selection,
+  saveModel,
+} from "../../scripts/onnx/quant";
+import { ModelManifest } from "../../src/models/manifest";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const PHOTOS = join(ROOT, "test/fixtures/photos");
+const NSFW_DIR = join(ROOT, "models/mobilenet-v2-nsfw");
+const NSFW_MANIFEST = join(NSFW_DIR, "manifest.json");
+const SEL: Selection = {
+  opTypes: ["Conv", "Gemm", "MatMul"],
+  excludeOps: [],
+  excludeNodes: [],
+  excludeDepthwise: false,
+};
+
+/**
+ * Bounds for the trained 5-class model on the 9 committed photos (probabilities,
+ * fp32 vs quantised, worst class of the worst image). Measured with
+ * onnxruntime 1.30: weight-only 0.056, QDQ uint8 0.093.
+ *  - weight-only: each weight moves by at most half an int8 step (≤ 0.4 % of its
+ *    channel's largest weight), on top of nsfwjs's own 8-bit grid; 0.1 leaves
+ *    headroom while a wrong axis, a sign error or a per-tensor scale on the
+ *    depthwise convs (measured 0.36-0.47) fails it.
+ *  - QDQ uint8: activations add one 8-bit rounding per layer; 0.15.
+ * Top-1 must be identical on every photo for both.
+ */
+const WEIGHT_ONLY_MAX_DP = 0.1;
+const QDQ_MAX_DP = 0.15;
+
+let dir: string;
+let nsfwFp32: ModelProto;
+let fp32Path: string;
+let featuresFp32Path: string;
+let featuresManifestPath: string;
+
+/** Counts op types after onnxruntime-node's own graph optimisation (what actually runs). */
+async function optimizedOps(bytes: Uint8Array): Promise<Record<string, number>> {
+  const out = join(dir, `opt-${Math.random().toString(36).slice(2)}.onnx`);
+  const s = await ort.InferenceSession.create(bytes, {
+    graphOptimizationLevel: "extended",
+    intraOpNumThreads: 1,
+    optimizedModelFilePath: out,
+  });
+  await s.release();
+  return opCounts(loadModel(out));
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "edgetag-quantize-"));
+  nsfwFp32 = foldWeightDequantize(loadModel(join(NSFW_DIR, "model.int8.onnx")));
+  fp32Path = join(dir, "nsfw.fp32.onnx");
+  writeFileSync(fp32Path, saveModel(nsfwFp32));
+  // The same network with its pooled 1280-d vector exposed as a second output, and a manifest naming it.
+  featuresFp32Path = join(dir, "nsfw-features.fp32.onnx");
+  writeFileSync(featuresFp32Path, saveModel(exposeTensors(nsfwFp32, ["flatten_1"])));
+  const manifest = JSON.parse(readFileSync(NSFW_MANIFEST, "utf8"));
+  manifest.output.features = { name: "flatten_1", dim: 1280 };
+  featuresManifestPath = join(dir, "manifest-features.json");
+  writeFileSync(featuresManifestPath, JSON.stringify(manifest));
+});
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("weight-only format = scripts/quantize_weights.py's convention", () => {
+  it("re-quantising the folded committed untrained models reproduces them tensor for tensor", () => {
+    // Their weights were built on the int8 grid, so the round trip must be exact:
+    // same int8 codes, scales, zero points, names, node order and attributes.
+    const asObject = (m: ModelProto) =>
+      JSON.stringify(onnx.ModelProto.toObject(m, { longs: String, bytes: String }), (k, v) =>
+        k === "docString" && v === "" ? undefined : v,
+      );
+    for (const id of ["mobilenet-v2", "densenet-121"]) {
+      const committed = loadModel(join(ROOT, `models/${id}/model.int8.onnx`));
+      const fp32 = foldWeightDequantize(committed);
+      expect(opCounts(fp32).DequantizeLinear ?? 0).toBe(0);
+      const { model, weights } = quantizeWeightOnly(fp32, SEL);
+      expect(weights.length).toBe(opCounts(committed).DequantizeLinear);
+      expect(asObject(model)).toBe(asObject(committed));
+    }
+  });
+
+  it("the tool's weight-only output agrees with fp32 on real photos (nsfw, both runtimes)", async () => {
+    const out = join(dir, "nsfw.wo.onnx");
+    const logs: string[] = [];
+    const r = await quantizeCommand(
+      [
+        fp32Path,
+        "--manifest",
+        NSFW_MANIFEST,
+        "--calib",
+        PHOTOS,
+        "--format",
+        "weight-only",
+        "--out",
+        out,
+        "--bench-runs",
+        "0",
+      ],
+      (s) => logs.push(s),
+    );
+    const ops = opCounts(loadModel(out));
+    expect(ops.DequantizeLinear).toBe(55); // 52 Conv + 3 Gemm weights
+    expect(ops.QuantizeLinear ?? 0).toBe(0);
+    expect(r.output.bytes).toBeLessThan(r.input.bytes * 0.3);
+    for (const a of [r.onnxruntime_node, r.onnxruntime_web]) {
+      expect(a.images).toBe(9);
+      expect(a.top1_agreement).toBe(1);
+      expect(a.max_abs_dprob).toBeLessThan(WEIGHT_ONLY_MAX_DP);
+    }
+    expect(JSON.parse(readFileSync(out.replace(/\.onnx$/, ".report.json"), "utf8")).fidelity.quantization.format).toBe(
+      "weight-only",
+    );
+    expect(logs.join("\n")).toContain("| onnxruntime-web (wasm, 1 thread) | 9 | 100.0% |");
+  });
+});
+
+describe("QDQ format", () => {
+  let report: Report;
+  let qdqBytes: Uint8Array;
+
+  beforeAll(async () => {
+    const out = join(dir, "nsfw-features.qdq.onnx");
+    report = await quantizeCommand(
+      [
+        featuresFp32Path,
+        "--manifest",
+        featuresManifestPath,
+        "--calib",
+        PHOTOS,
+        "--out",
+        out,
+        "--bench-runs",
+        "0",
+        "--min-reduction",
+        "0",
+      ],
+      () => undefined,
+    );
+    qdqBytes = new Uint8Array(readFileSync(out));
+  });
+
+  it("agrees with fp32 in onnxruntime-node and onnxruntime-web", () => {
+    for (const a of [report.onnxruntime_node, report.onnxruntime_web]) {
+      expect(a.top1_agreement).toBe(1);
+      expect(a.top5_k).toBe(5);
+      expect(a.max_abs_dprob).toBeLessThan(QDQ_MAX_DP);
+      expect(a.mean_abs_dprob).toBeLessThan(a.max_abs_dprob);
+    }
+    const f = report.fidelity.quantization as Record<string, unknown>;
+    expect(f).toMatchObject({ tool: "models:quantize", format: "qdq", calibration: { images: 9, method: "minmax" } });
+    expect(f.top1_agreement).toBe(report.onnxruntime_web.top1_agreement);
+  });
+
+  it("ORT fuses every quantised node into an int8 kernel", async () => {
+    expect(report.graph.quantize_linear).toBeGreaterThan(0);
+    const ops = await optimizedOps(qdqBytes);
+    expect(ops.QLinearConv).toBe(52);
+    expect(ops.QGemm).toBe(3);
+    expect(ops.Conv ?? 0).toBe(0);
+  });
+
+  it("keeps the manifest's features output, close to fp32", async () => {
+    const outputs = loadModel(qdqBytes).graph?.output?.map((o) => o.name);
+    expect(outputs).toEqual(["probabilities", "flatten_1"]);
+    // Still produced by the fp32 Flatten, not replaced by a dequantised copy.
+    expect(loadModel(qdqBytes).graph?.node?.find((n) => n.output?.includes("flatten_1"))?.opType).toBe("Flatten");
+    for (const a of [report.onnxruntime_node, report.onnxruntime_web]) {
+      // Measured 0.984 (worst photo): the pooled vector carries the int8 error of every layer below it.
+      expect(a.features?.min_cosine).toBeGreaterThan(0.97);
+    }
+  });
+});
+
+describe("a model whose weights are already 8-bit (the committed nsfwjs codes)", () => {
+  it("QDQ keeps every code, adds activations, and is closer to fp32 than re-quantised weights", async () => {
+    const committed = join(NSFW_DIR, "model.int8.onnx");
+    const out = join(dir, "nsfw-keep.qdq.onnx");
+    const r = await quantizeCommand(
+      [
+        committed,
+        "--manifest",
+        NSFW_MANIFEST,
+        "--calib",
+        PHOTOS,
+        "--out",
+        out,
+        "--bench-runs",
+        "0",
+        "--min-reduction",
+        "0",
+      ],
+      () => undefined,
+    );
+    expect(r.graph.kept_8bit_weights).toBe(55);
+    const before = indexGraph(loadModel(committed).graph ?? {}).initializers;
+    const after = indexGraph(loadModel(out).graph ?? {}).initializers;
+    for (const [name, t] of before) {
+      if (!name.endsWith("/W_quantized")) continue;
+      expect(Buffer.from(after.get(name)?.rawData ?? []).equals(Buffer.from(t.rawData ?? [])), name).toBe(true);
+    }
+    // The reference here is the committed model itself (= nsfwjs within 1e-6). Measured 0.035;
+    // the same network with re-quantised int8 weights measured 0.093.
+    for (const a of [r.onnxruntime_node, r.onnxruntime_web]) {
+      expect(a.top1_agreement).toBe(1);
+      expect(a.max_abs_dprob).toBeLessThan(0.06);
+    }
+    // 51 of 52 convs run int8: one depthwise conv has a channel whose folded
+    // BatchNorm scale is negative, which ORT's QLinearConv refuses; it stays fp32.
+    const ops = await optimizedOps(new Uint8Array(readFileSync(out)));
+    expect(ops.QLinearConv).toBe(51);
+    expect(ops.Conv).toBe(1);
+  });
+
+  it("weight-only has nothing to do and says so", async () => {
+    const committed = join(NSFW_DIR, "model.int8.onnx");
+    await expect(
+      quantizeCommand(
+        [
+          committed,
+          "--manifest",
+          NSFW_MANIFEST,
+          "--calib",
+          PHOTOS,
+          "--format",
+          "weight-only",
+          "--out",
+          join(dir, "x.onnx"),
+        ],
+        () => undefined,
+      ),
+    ).rejects.toThrow(/already 8-bit/);
+  });
+});
+
+describe("exclusions are honoured by what onnxruntime actually runs", () => {
+  let samples: Sample[];
+  beforeAll(async () => {
+    const manifest = ModelManifest.parse(JSON.parse(readFileSync(NSFW_MANIFEST, "utf8")));
+    samples = (await loadSamples(PHOTOS, manifest)).samples.slice(0, 3);
+  });
+  // Real ranges matter: ORT only drops a Relu/Clip made redundant by a uint8 Q whose range starts at 0.
+  const build = async (sel: Selection) => {
+    const manifest = ModelManifest.parse(JSON.parse(readFileSync(NSFW_MANIFEST, "utf8")));
+    const plan = planQdq(nsfwFp32, sel, "u8");
+    const opts = { activations: "u8", calibMethod: "minmax", percentile: 100 } as const;
+    const ranges = await calibrate(nsfwFp32, plan.tensors, samples, manifest, opts);
+    return { plan, result: applyQdq(nsfwFp32, plan, ranges, "u8", { perChannel: true }) };
+  };
+  const convs = () => (nsfwFp32.graph?.node ?? []).filter((n) => n.opType === "Conv");
+
+  it("--exclude-depthwise leaves all 17 depthwise convs fp32 (ORT would otherwise re-quantise them)", async () => {
+    const ix = indexGraph(nsfwFp32.graph ?? {});
+    const depthwise = convs().filter((n) => isDepthwise(n, ix));
+    expect(depthwise.length).toBe(17);
+    const { plan, result } = await build({ ...SEL, excludeDepthwise: true });
+    expect(plan.skipped.map((s) => s.node).sort()).toEqual(depthwise.map((n) => n.name).sort());
+    // Sandwiched between quantised neighbours, each one needs its per-channel DQ guard.
+    expect(result.keptFloat.length).toBe(17);
+    const ops = await optimizedOps(saveModel(result.model));
+    expect(ops.QLinearConv).toBe(52 - 17);
+    expect(ops.Conv).toBe(17);
+  });
+
+  it("--exclude-node and --exclude-op", async () => {
+    const { plan, result } = await build({
+      ...SEL,
+      excludeNodes: ["block_16_project", "Conv_1"],
+      excludeOps: ["Gemm"],
+    });
+    expect(plan.skipped.map((s) => `${s.node}:${s.reason}`)).toEqual([
+      "block_16_project:--exclude-node",
+      "Conv_1:--exclude-node",
+      "dense_1:--exclude-op",
+      "dense_2:--exclude-op",
+      "dense_3:--exclude-op",
+    ]);
+    // Explicit exclusions keep fp32 weights too.
+    const inits = new Set(result.model.graph?.initializer?.map((t) => t.name));
+    expect(inits.has("Conv_1/W")).toBe(true);
+    expect(inits.has("dense_1/W")).toBe(true);
+    const ops = await optimizedOps(saveModel(result.model));
+    expect(ops.QLinearConv).toBe(50);
+    expect(ops.QGemm ?? 0).toBe(0);
+  });
+
+  it("--min-reduction keeps short dot products fp32, with int8 weights", async () => {
+    const ix = indexGraph(nsfwFp32.graph ?? {});
+    const long = convs().filter((n) => reductionSize(n, dimsOf(ix.initializers.get(n.input?.[1] ?? "") ?? {})) >= 128);
+    const { result } = await build({ ...SEL, minReduction: 128 });
+    expect(
+      result.model.graph?.initializer?.filter((t) => t.dataType === DataType.FLOAT && dimsOf(t).length === 4),
+    ).toEqual([]);
+    const ops = await optimizedOps(saveModel(result.model));
+    expect(ops.QLinearConv).toBe(long.length);
+  });
+
+  it("a tensor read by many fp32 nodes is dequantised once per run (DenseNet's concats)", async () => {
+    const densenet = foldWeightDequantize(loadModel(join(ROOT, "models/densenet-121/model.int8.onnx")));
+    const plan = planQdq(densenet, SEL, "u8");
+    // Structure only: which DQs ORT duplicates does not depend on the ranges.
+    const ranges = new Map(plan.tensors.map((t) => [t, { min: 0, max: 4 }]));
+    const result = applyQdq(densenet, plan, ranges, "u8", { perChannel: true });
+    expect(result.fanOuts).toBe(54);
+    const ops = await optimizedOps(saveModel(result.model));
+    expect(ops.QLinearConv).toBe(120);
+    // Without the fan-out copies ORT's EnsureUniqueDQForNodeUnit leaves 545 DequantizeLinear kernels.
+    expect(ops.DequantizeLinear).toBeLessThan(100);
+  });
+
+  it("Q/DQ counts follow the plan", async () => {
+    const { plan, result } = await build(SEL);
+    const ops = opCounts(result.model);
+    expect(ops.QuantizeLinear).toBe(plan.tensors.length);
+    // One DQ per activation, per weight, per int32 bias.
+    expect(ops.DequantizeLinear).toBe(plan.tensors.length + result.weights.length + result.biases.length);
+    expect(result.weights.length).toBe(55);
+    expect(result.biases.length).toBe(55);
+    expect(result.floatBiases).toEqual([]);
+  });
+});
+
+describe("quantisation parameters", () => {
+  it("follow onnxruntime's compute_scale_zp", () => {
+    expect(activationParams({ min: -1, max: 3 }, "u8")).toEqual({ scale: Math.fround(4 / 255), zeroPoint: 64 });
+    expect(activationParams({ min: 0.5, max: 6 }, "u8")).toEqual({ scale: Math.fround(6 / 255), zeroPoint: 0 });
+    expect(activationParams({ min: -1, max: 3 }, "s8")).toEqual({ scale: Math.fround(3 / 127), zeroPoint: 0 });
+    expect(activationParams({ min: 0, max: 0 }, "u8")).toEqual({ scale: 1, zeroPoint: 0 });
+  });
+});
+
+describe("bad arguments", () => {
+  const args = (...extra: string[]) => [fp32Path, "--manifest", NSFW_MANIFEST, "--calib", PHOTOS, ...extra];
+  const cases: [string, () => string[], RegExp][] = [
+    ["no model", () => ["--manifest", NSFW_MANIFEST, "--calib", PHOTOS], /missing the fp32 model path/],
+    [
+      "missing file",
+      () => [join(dir, "nope.onnx"), "--manifest", NSFW_MANIFEST, "--calib", PHOTOS],
+      /model file not found/,
+    ],
+    ["no manifest", () => [fp32Path, "--calib", PHOTOS], /--manifest .* is required/],
+    ["no calib", () => [fp32Path, "--manifest", NSFW_MANIFEST], /--calib <image folder> is required/],
+    ["calib not a folder", () => args("--calib", fp32Path), /--calib: not a folder/],
+    ["unknown flag", () => args("--fast"), /Unknown option '--fast'/],
+    ["bad format", () => args("--format", "qoperator"), /--format must be qdq or weight-only/],
+    ["bad activations", () => args("--activations", "u16"), /--activations must be u8 or s8/],
+    ["both granularities", () => args("--per-channel", "--per-tensor"), /exclusive/],
+    [
+      "qdq flag on weight-only",
+      () => args("--format", "weight-only", "--activations", "s8"),
+      /applies to --format qdq/,
+    ],
+    ["percentile without method", () => args("--percentile", "99.9"), /needs --calib-method percentile/],
+    ["unsupported op type", () => args("--op-types", "Conv,Softmax"), /Softmax is not supported/],
+    ["overwrite input", () => args("--out", fp32Path), /would overwrite the input/],
+  ];
+  it("defaults: qdq, uint8 activations, per-channel, int8 only where the dot product is ≥ 128 long", () => {
+    const o = parseCli(args());
+    expect(o).toMatchObject({ format: "qdq", activations: "u8", perChannel: true, calibMethod: "minmax" });
+    expect(o.selection.minReduction).toBe(128);
+    expect(parseCli(args("--format", "weight-only")).selection.minReduction).toBe(0);
+    expect(parseCli(args("--min-reduction", "0")).selection.minReduction).toBe(0);
+  });
+
+  for (const [name, argv, message] of cases) {
+    it(name, () => {
+      expect(() => parseCli(argv())).toThrow(UsageError);
+      expect(() => parseCli(argv())).toThrow(message);
+    });
+  }
+
+  it("exclusions that name nothing, a manifest that does not fit, a folder without images", async () => {
+    await expect(quantizeCommand(args("--exclude-op", "LSTM"), () => undefined)).rejects.toThrow(
+      "--exclude-op LSTM: the model has no LSTM node",
+    );
+    await expect(quantizeCommand(args("--exclude-node", "nope"), () => undefined)).rejects.toThrow(
+      "--exclude-node nope: no node of that name",
+    );
+    const other = join(ROOT, "models/mobilenet-v2/manifest.json");
+    await expect(quantizeCommand([fp32Path, "--manifest", other, "--calib", PHOTOS], () => undefined)).rejects.toThrow(
+      "the model has no output logits",
+    );
+    await expect(
+      quantizeCommand(args("--calib", join(ROOT, "test/fixtures/preprocess")), () => undefined),
+    ).rejects.toThrow(/no usable image/);
+  });
+
+  it("the CLI exits 2 with the message and the usage", () => {
+    const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts/models-quantize.ts"), fp32Path], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("models:quantize: --manifest <models/<id>/manifest.json> is required");
+    expect(r.stderr).toContain("usage: npm run models:quantize");
+  });
+});
