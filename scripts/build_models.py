@@ -20,7 +20,7 @@ Steps per model (each one deterministic):
   3. Classifier head calibration (see calibrate_head): centre and scale the
      final Linear so different images get different, well separated top-5s.
   4. ONNX export (opset 13, constant folding folds eval-mode BN into convs).
-  5. Int8 weight-only quantisation (scripts/quantize_weights.py).
+  5. Int8 weight-only quantisation (npm run models:quantize, in Node).
   6. manifest.json, .sha256 files, models/SHA256SUMS.
 
 Outputs:
@@ -42,6 +42,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -485,7 +486,7 @@ def manifest_for(model_id: str, spec: dict, seed: int, int8_path: Path, params: 
             f"noise; ImageNet-normalised); classifier replaced by a seeded random rank-{HEAD_RANK} mix "
             f"of the most pixel-noise-robust, mean-centred penultimate feature directions (fitted on "
             f"{CALIB_HEAD} further synthetic images), scaled to a mean logit std of {TARGET_LOGIT_STD:g}; "
-            f"ONNX opset {OPSET}; int8 weight-only quantisation by scripts/quantize_weights.py."
+            f"ONNX opset {OPSET}; int8 weight-only quantisation by npm run models:quantize."
         ),
         "file": {
             "r2Key": f"models/{model_id}/{sha[:16]}/model.int8.onnx",
@@ -543,11 +544,18 @@ def build_one(model_id: str) -> dict:
     fp32_path = BUILD_DIR / model_id / "model.fp32.onnx"
     write_bytes(fp32_path, fp32.SerializeToString())
 
-    int8 = quantize_weight_only(fp32)
-    pin_free_fields(int8, PRODUCER, PRODUCER_VERSION)
-    onnx.checker.check_model(int8)
+    # The served int8 file comes from the project's quantisation tool (Node), the
+    # same one users run on their own models; it also measures fp32-vs-int8
+    # agreement on the photo set, which `npm run models:install --report` and
+    # `npm run models:fidelity` put into the manifest.
     int8_path = MODELS_DIR / model_id / "model.int8.onnx"
-    write_bytes(int8_path, int8.SerializeToString())
+    report = ROOT / "test-results" / "quantize" / f"{model_id}.json"
+    subprocess.run(
+        ["npx", "tsx", "scripts/models-quantize.ts", str(fp32_path), "--manifest",
+         str(MODELS_DIR / model_id / "manifest.json"), "--format", "weight-only",
+         "--calib", "test/fixtures/photos", "--eval", "test/fixtures/photoset",
+         "--out", str(int8_path), "--report", str(report), "--bench-runs", "0"],
+        check=True, cwd=ROOT)
 
     manifest = manifest_for(model_id, spec, seed, int8_path, params, macs, feature_dim(model))
     write_bytes(MODELS_DIR / model_id / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())

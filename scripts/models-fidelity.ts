@@ -5,7 +5,7 @@
  *
  *   test-results/parity/parity-<id>.json            test/workerd/parity.test.ts (worker vs reference, photo set)
  *   test-results/parity/nsfwjs-<id>.json            test/node/nsfw-fidelity.test.ts (served model vs nsfwjs itself)
- *   test-results/quantize/<id>.json (--quantize)    npm run models:quantize --report
+ *   test-results/quantize/<id>.json                 npm run models:quantize --report (when its --out is the served file)
  *
  * Usage: npm test (or the two test files), then `npm run models:fidelity`.
  * Manifests are rewritten only where a report exists; the model files and
@@ -43,6 +43,17 @@ for (const id of readdirSync(join(ROOT, "models"))) {
       max_abs_dprob_top5: round(parity.max_abs_dprob_top5),
       median_abs_dprob_top5: round(parity.median_abs_dprob_top5),
     };
+    changed = true;
+  }
+  const quantize = readJson(join(ROOT, "test-results", "quantize", `${id}.json`)) as
+    | { output?: string; fidelity?: { quantization?: unknown } }
+    | undefined;
+  // Only a report about the file this manifest serves (models:install copies the file).
+  if (
+    quantize?.fidelity?.quantization &&
+    quantize.output?.endsWith(`models/${id}/${manifest.file.r2Key.split("/").pop()}`)
+  ) {
+    fidelity.quantization = quantize.fidelity.quantization;
     changed = true;
   }
   const original = readJson(join(PARITY, `nsfwjs-${id}.json`));
