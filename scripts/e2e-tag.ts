@@ -16,6 +16,7 @@
  * Everything is bounded: the whole run fails after 10 minutes.
  * E2E_REUSE_SERVER=1 uses a server already listening on 8787 instead of starting one.
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readFileSync } from "node:fs";
@@ -23,6 +24,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { generateImages } from "./gen-images";
+import { localApiKey } from "./keys/dev-key";
 import type { JobStatus } from "./tag/api";
 import { parseCsv, type ResultLine } from "./tag/results";
 
@@ -99,7 +101,10 @@ function tail(path: string, lines = 40): string {
 
 async function healthy(path: string): Promise<boolean> {
   try {
-    const res = await fetch(`${BASE}${path}`, { signal: AbortSignal.timeout(3000) });
+    const res = await fetch(`${BASE}${path}`, {
+      headers: { authorization: `Bearer ${localApiKey()}` },
+      signal: AbortSignal.timeout(3000),
+    });
     await res.body?.cancel();
     return res.ok;
   } catch {
@@ -159,7 +164,10 @@ async function runTag(args: string[]): Promise<void> {
 
 async function lastJob(): Promise<JobStatus> {
   const saved = JSON.parse(await readFile(join(tmp, ".edgetag", "last-job.json"), "utf8")) as { job_id: string };
-  const res = await fetch(`${BASE}/v1/jobs/${saved.job_id}`, { signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(`${BASE}/v1/jobs/${saved.job_id}`, {
+    headers: { authorization: `Bearer ${localApiKey()}` },
+    signal: AbortSignal.timeout(10_000),
+  });
   if (!res.ok) throw new Error(`GET /v1/jobs/${saved.job_id}: ${res.status} ${await res.text()}`);
   return (await res.json()) as JobStatus;
 }
