@@ -5,7 +5,7 @@
  *
  *   test-results/parity/parity-<id>.json            test/workerd/parity.test.ts (worker vs reference, photo set)
  *   test-results/parity/nsfwjs-<id>.json            test/node/nsfw-fidelity.test.ts (served model vs nsfwjs itself)
- *   test-results/quantize/<id>.json                 npm run models:quantize --report (when its --out is the served file)
+ *   test-results/quantize/<id>.json                 npm run models:quantize --report (when its output is the served file)
  *
  * Usage: npm test (or the two test files), then `npm run models:fidelity`.
  * Manifests are rewritten only where a report exists; the model files and
@@ -14,6 +14,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ModelManifest } from "../src/models/manifest";
+import { writeSha256Sums } from "./model-files";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const PARITY = join(ROOT, "test-results", "parity");
@@ -46,13 +47,10 @@ for (const id of readdirSync(join(ROOT, "models"))) {
     changed = true;
   }
   const quantize = readJson(join(ROOT, "test-results", "quantize", `${id}.json`)) as
-    | { output?: string; fidelity?: { quantization?: unknown } }
+    | { output?: { sha256?: string }; fidelity?: { quantization?: unknown } }
     | undefined;
-  // Only a report about the file this manifest serves (models:install copies the file).
-  if (
-    quantize?.fidelity?.quantization &&
-    quantize.output?.endsWith(`models/${id}/${manifest.file.r2Key.split("/").pop()}`)
-  ) {
+  // Only a report about the very file this manifest serves.
+  if (quantize?.fidelity?.quantization && quantize.output?.sha256 === manifest.file.sha256) {
     fidelity.quantization = quantize.fidelity.quantization;
     changed = true;
   }
@@ -69,3 +67,5 @@ for (const id of readdirSync(join(ROOT, "models"))) {
   writeFileSync(manifestPath, `${JSON.stringify(next, null, 2)}\n`);
   console.log(`${id}: fidelity ${Object.keys(fidelity).join(", ")}`);
 }
+// Manifests are listed in SHA256SUMS too.
+await writeSha256Sums(join(ROOT, "models"));
