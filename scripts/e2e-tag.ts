@@ -1,3 +1,4 @@
+import { killGroup, stopGroup } from "./process-group";
 /**
  * End-to-end check of bulk tagging, the way a user runs it:
  *
@@ -51,26 +52,7 @@ async function stopServer(): Promise<void> {
     if (pid) killGroup(pid, "SIGKILL"); // the leader is gone but workerd may not be
     return;
   }
-  killGroup(pid, "SIGTERM");
-  for (let i = 0; i < 50 && groupAlive(pid); i++) await sleep(200);
-  if (groupAlive(pid)) killGroup(pid, "SIGKILL");
-}
-
-function killGroup(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, sig);
-  } catch {
-    // ESRCH: already gone.
-  }
-}
-
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  await stopGroup(pid, 200);
 }
 
 // Last resort for paths that skip the async cleanup (process.exit elsewhere): synchronous KILL of the group.

@@ -28,12 +28,11 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import ortNode from "onnxruntime-node";
 import * as ortWeb from "onnxruntime-web";
-import { LIMITS } from "../src/limits";
 import { ModelManifest } from "../src/models/manifest";
 import { initWebpDecoder } from "../src/pipeline/codecs/webp";
-import { decodeImage } from "../src/pipeline/decode";
+import { decodeImage, decodeOptionsFor } from "../src/pipeline/decode";
 import { toProbabilities } from "../src/pipeline/postprocess";
-import { minDecodeShortSide, preprocess } from "../src/pipeline/preprocess";
+import { preprocess } from "../src/pipeline/preprocess";
 import {
   type ActivationType,
   applyQdq,
@@ -273,12 +272,10 @@ export async function loadSamples(
   const skipped: { file: string; error: string }[] = [];
   for (const file of files) {
     try {
-      const img = await decodeImage(new Uint8Array(readFileSync(join(dir, file))), {
-        maxPixels: LIMITS.maxPixels,
-        maxPixelsFullDecode: LIMITS.maxPixelsFullDecode,
-        maxCoefficientBytes: LIMITS.maxJpegCoefficientBytes,
-        minShortSide: minDecodeShortSide(manifest.preprocess),
-      });
+      const img = await decodeImage(
+        new Uint8Array(readFileSync(join(dir, file))),
+        decodeOptionsFor(manifest.preprocess),
+      );
       samples.push({ file, tensor: preprocess(img, manifest.preprocess, manifest.input) });
     } catch (e) {
       skipped.push({ file, error: e instanceof Error ? e.message : String(e) });

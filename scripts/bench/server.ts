@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { getPlatformProxy } from "wrangler";
 import { BENCH_API_KEY } from "../keys/dev-key";
 import { ensureKey, seedDevKey } from "../keys/store";
+import { groupAlive, killGroup, stopGroup } from "../process-group";
 
 export const REPO = join(import.meta.dirname, "..", "..");
 export const RESULTS_DIR = join(REPO, "bench-results");
@@ -89,23 +90,6 @@ export interface DevServer {
 }
 
 let live: ChildProcess | undefined;
-
-function killGroup(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, sig);
-  } catch {
-    // ESRCH: gone already.
-  }
-}
-
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // Never leave a workerd behind, however the benchmark ends.
 process.on("exit", () => {
@@ -192,9 +176,7 @@ export async function startServer(opts: {
   live = child;
   const pid = child.pid as number;
   const stop = async () => {
-    killGroup(pid, "SIGTERM");
-    for (let i = 0; i < 50 && groupAlive(pid); i++) await sleep(100);
-    if (groupAlive(pid)) killGroup(pid, "SIGKILL");
+    await stopGroup(pid, 100);
     for (let i = 0; i < 50 && groupAlive(pid); i++) await sleep(100);
     if (live === child) live = undefined;
   };

@@ -3,9 +3,9 @@ import { getSession, type LoadedModel, outputNames } from "../inference/sessions
 import { LIMITS } from "../limits";
 import type { RegisteredModel } from "../models/registry";
 import { ensureCodecs } from "../pipeline/codecs/wasm";
-import { decodeImageWithInfo } from "../pipeline/decode";
+import { decodeImageWithInfo, decodeOptionsFor } from "../pipeline/decode";
 import { l2Normalize, type Prediction, toProbabilities, topK } from "../pipeline/postprocess";
-import { minDecodeShortSide, preprocess } from "../pipeline/preprocess";
+import { preprocess } from "../pipeline/preprocess";
 import { sha256Hex } from "../util/hash";
 import type { StageTimer } from "./timer";
 
@@ -55,12 +55,7 @@ export async function runModel(
 
   const image = await (async () => {
     await ensureCodecs();
-    const { info, image: decoded } = await decodeImageWithInfo(bytes, {
-      maxPixels: LIMITS.maxPixels,
-      maxPixelsFullDecode: LIMITS.maxPixelsFullDecode,
-      maxCoefficientBytes: LIMITS.maxJpegCoefficientBytes,
-      minShortSide: minDecodeShortSide(manifest.preprocess),
-    });
+    const { info, image: decoded } = await decodeImageWithInfo(bytes, decodeOptionsFor(manifest.preprocess));
     timer.lap("decode");
     const tensor = preprocess(decoded, manifest.preprocess, manifest.input);
     timer.lap("preprocess");

@@ -4,13 +4,14 @@
  * port and with its own freshly seeded state, so the page is tested exactly as
  * a user gets it. The server is stopped by its process group at teardown.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { getPlatformProxy } from "wrangler";
 import { seedDevKey } from "../../scripts/keys/store";
+import { stopGroup } from "../../scripts/process-group";
 import { BASE, DEV_LOG, PERSIST_DIR, REPO, RESULTS_DIR } from "./server";
 
 const START_BUDGET_MS = 120_000;
@@ -63,25 +64,6 @@ function logTail(lines = 30): string {
   }
 }
 
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (!child.pid) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // ESRCH: the group is gone already.
-  }
-}
-
-function groupAlive(child: ChildProcess): boolean {
-  if (!child.pid) return false;
-  try {
-    process.kill(-child.pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export default async function setup(): Promise<() => Promise<void>> {
   if (await answers("/healthz")) {
     throw new Error(`something already answers on ${BASE}: the browser test needs that port for its own server`);
@@ -114,9 +96,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   closeSync(fd);
 
   const stop = async () => {
-    killGroup(child, "SIGTERM");
-    for (let i = 0; i < 50 && groupAlive(child); i++) await sleep(200);
-    if (groupAlive(child)) killGroup(child, "SIGKILL");
+    if (child.pid) await stopGroup(child.pid, 200);
   };
 
   try {
