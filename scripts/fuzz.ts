@@ -34,6 +34,7 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createDeflate, deflateSync, inflateSync } from "node:zlib";
+import { crc32 } from "../src/pipeline/codecs/probe";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const SEED_DIRS = ["test/fixtures/corpus", "test/fixtures/images", "test/fixtures/bad", "test/fixtures/photos"];
@@ -136,7 +137,7 @@ function put32le(b: Uint8Array, o: number, v: number): void {
   b[o + 2] = (v >>> 16) & 255;
   b[o + 3] = (v >>> 24) & 255;
 }
-const concat = (...parts: Uint8Array[]): Uint8Array => {
+export const concat = (...parts: Uint8Array[]): Uint8Array => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
   for (const p of parts) {
@@ -367,20 +368,8 @@ function pngChunks(b: Uint8Array): PngChunk[] {
   return chunks;
 }
 
-let crcTable: Uint32Array | undefined;
-export function crc32(data: Uint8Array): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (const x of data) c = (crcTable[(c ^ x) & 255] ?? 0) ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+// PNG chunk CRCs: the decoder's own CRC-32 (probe.ts checks IHDR with it).
+export { crc32 };
 
 export function pngChunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.length);
