@@ -416,6 +416,14 @@ export interface Agreement {
   top5_at_least_4: number;
   max_abs_dprob: number;
   mean_abs_dprob: number;
+  /**
+   * Images whose top-1 changed, and for the worst of them how far apart the
+   * two classes were in fp32 (p[fp32 top-1] - p[quantised top-1]): a flip
+   * between classes fp32 itself can barely tell apart is a near-tie, not a
+   * broken model.
+   */
+  top1_flips: number;
+  top1_flip_max_fp32_margin: number;
   /** The manifest's features output, fp32 vs quantised (worst image). */
   features?: { min_cosine: number; max_abs_diff: number };
 }
@@ -432,6 +440,7 @@ export function agreement(
   const k = Math.min(5, classes);
   const atLeast = Math.min(4, k);
   let top1 = 0;
+  let flipMargin = 0;
   let overlapSum = 0;
   let ge4 = 0;
   let maxAbs = 0;
@@ -443,6 +452,7 @@ export function agreement(
     const a = topIndices(fp32, k);
     const b = topIndices(q, k);
     if (a[0] === b[0]) top1++;
+    else flipMargin = Math.max(flipMargin, (fp32[a[0] as number] as number) - (fp32[b[0] as number] as number));
     const overlap = a.filter((i) => b.includes(i)).length;
     overlapSum += overlap / k;
     if (overlap >= atLeast) ge4++;
@@ -476,6 +486,8 @@ export function agreement(
     top5_at_least_4: ge4 / n,
     max_abs_dprob: maxAbs,
     mean_abs_dprob: sumAbs / (n * classes),
+    top1_flips: n - top1,
+    top1_flip_max_fp32_margin: flipMargin,
   };
   if (haveFeatures) result.features = { min_cosine: minCos, max_abs_diff: maxFeat };
   return result;
@@ -760,13 +772,13 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 export function markdown(r: Report): string {
   const row = (name: string, a: Agreement) =>
-    `| ${name} | ${a.images} | ${pct(a.top1_agreement)} | ${a.top5_overlap_mean.toFixed(3)} | ${pct(a.top5_at_least_4)} | ${a.max_abs_dprob.toExponential(2)} | ${a.mean_abs_dprob.toExponential(2)} |${a.features ? ` ${a.features.min_cosine.toFixed(5)} |` : ""}`;
+    `| ${name} | ${a.images} | ${pct(a.top1_agreement)} | ${a.top1_flips} (${a.top1_flip_max_fp32_margin.toExponential(1)}) | ${a.top5_overlap_mean.toFixed(3)} | ${pct(a.top5_at_least_4)} | ${a.max_abs_dprob.toExponential(2)} | ${a.mean_abs_dprob.toExponential(2)} |${a.features ? ` ${a.features.min_cosine.toFixed(5)} |` : ""}`;
   const feat = r.onnxruntime_web.features ? " features min cos |" : "";
   const lines = [
     `### ${r.output.file} (${r.options.format}${r.options.activations ? `, ${r.options.activations}` : ""})`,
     "",
-    `| runtime | images | top-1 agreement | top-${r.onnxruntime_web.top5_k} overlap (mean) | top-${r.onnxruntime_web.top5_k} ≥${Math.min(4, r.onnxruntime_web.top5_k)} | max abs Δp | mean abs Δp |${feat}`,
-    `|---|---|---|---|---|---|---|${feat ? "---|" : ""}`,
+    `| runtime | images | top-1 agreement | flips (max fp32 margin) | top-${r.onnxruntime_web.top5_k} overlap (mean) | top-${r.onnxruntime_web.top5_k} ≥${Math.min(4, r.onnxruntime_web.top5_k)} | max abs Δp | mean abs Δp |${feat}`,
+    `|---|---|---|---|---|---|---|---|${feat ? "---|" : ""}`,
     row("onnxruntime-node", r.onnxruntime_node),
     row("onnxruntime-web (wasm, 1 thread)", r.onnxruntime_web),
     "",

@@ -117,7 +117,10 @@ export async function loadModels(small: Uint8Array, log: (s: string) => void): P
     const manifest = ModelManifest.parse(JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")));
     const int8Path = join(dir, "model.int8.onnx");
     const twin = fp32Twin(int8Path, join(CACHE_DIR, "fp32"));
-    if (twin.folded !== "cached") log(`${id}: derived fp32 twin (${twin.folded} DequantizeLinear folded)`);
+    if (twin.folded !== "cached")
+      log(
+        `${id}: derived fp32 twin (${twin.folded} DequantizeLinear folded, ${twin.pairs} activation Q/DQ pairs removed)`,
+      );
     const { input: spec } = manifest;
     const dims = spec.layout === "NCHW" ? [1, 3, spec.height, spec.width] : [1, spec.height, spec.width, 3];
     const decoded = await decodeImage(small, {

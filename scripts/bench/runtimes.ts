@@ -26,12 +26,17 @@ interface Io {
   dims: number[];
 }
 
-export async function ortNodeRunner(modelPath: string, io: Io): Promise<Runner> {
+export async function ortNodeRunner(
+  modelPath: string,
+  io: Io,
+  sessionConfig: Readonly<Record<string, string>> = {},
+): Promise<Runner> {
   const s = await ortNode.InferenceSession.create(modelPath, {
     intraOpNumThreads: 1,
     interOpNumThreads: 1,
     executionMode: "sequential",
     graphOptimizationLevel: "all",
+    ...(Object.keys(sessionConfig).length > 0 ? { extra: { ...sessionConfig } } : {}),
   });
   const infer = async (x: Float32Array) => {
     const out = await s.run({ [io.inputName]: new ortNode.Tensor("float32", x, io.dims) }, [io.outputName]);
@@ -57,11 +62,17 @@ function initOrtWeb(): void {
   webReady = true;
 }
 
-export async function ortWebRunner(modelBytes: Uint8Array, io: Io): Promise<Runner> {
+/** `sessionConfig`: the model's manifest runtime.sessionConfig, so the int8 file runs as the worker serves it. */
+export async function ortWebRunner(
+  modelBytes: Uint8Array,
+  io: Io,
+  sessionConfig: Readonly<Record<string, string>> = {},
+): Promise<Runner> {
   initOrtWeb();
   const s = await ortWeb.InferenceSession.create(modelBytes, {
     executionProviders: ["wasm"],
     graphOptimizationLevel: "all",
+    ...(Object.keys(sessionConfig).length > 0 ? { extra: { ...sessionConfig } } : {}),
   });
   const infer = async (x: Float32Array) => {
     const out = await s.run({ [io.inputName]: new ortWeb.Tensor("float32", x, io.dims) }, [io.outputName]);

@@ -520,6 +520,58 @@ export function foldWeightDequantize(model: ModelProto): ModelProto {
   return m;
 }
 
+/**
+ * The fp32 model a quantised one was made from: activation
+ * QuantizeLinear→DequantizeLinear pairs become Identity (which ORT removes),
+ * then every DequantizeLinear of a constant (weights, int32 biases) is folded
+ * as above. For a weight-only model this is foldWeightDequantize alone. The
+ * benchmark's fp32 baseline is derived with it, so "int8 as served vs fp32"
+ * compares the same weights with and without integer compute.
+ */
+export function dequantizeModel(model: ModelProto): { model: ModelProto; activationPairs: number } {
+  const m = cloneModel(model);
+  const g = m.graph as GraphProto;
+  const ix = indexGraph(g);
+  const quantizedFrom = new Map<string, string>(); // Q output -> the float tensor it quantises
+  for (const n of g.node ?? []) {
+    const x = n.input?.[0] as string;
+    if (n.opType === "QuantizeLinear" && !ix.initializers.has(x)) quantizedFrom.set(n.output?.[0] as string, x);
+  }
+  let activationPairs = 0;
+  const nodes: NodeProto[] = [];
+  for (const n of g.node ?? []) {
+    if (n.opType === "QuantizeLinear" && quantizedFrom.has(n.output?.[0] as string)) continue;
+    const source = n.opType === "DequantizeLinear" ? quantizedFrom.get(n.input?.[0] as string) : undefined;
+    if (source === undefined) {
+      nodes.push(n);
+      continue;
+    }
+    nodes.push(
+      onnx.NodeProto.create({
+        opType: "Identity",
+        name: `${n.name ?? ""}_fp32`,
+        input: [source],
+        output: n.output ?? [],
+      }),
+    );
+    activationPairs++;
+  }
+  g.node = nodes;
+  // The activations' scales and zero points, and the quantised tensors, are gone.
+  const read = new Set(nodes.flatMap((n) => n.input ?? []));
+  const removed = new Set([
+    ...(g.initializer ?? []).map((t) => t.name ?? "").filter((name) => !read.has(name)),
+    ...quantizedFrom.keys(),
+  ]);
+  replaceInitializers(g, removed, []);
+  const folded = foldWeightDequantize(m);
+  const left = (folded.graph?.node ?? []).filter(
+    (n) => n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear",
+  );
+  if (left.length > 0) throw new Error(`dequantizeModel: ${left.length} Q/DQ nodes of an unexpected shape remain`);
+  return { model: folded, activationPairs };
+}
+
 // ---------------------------------------------------------------- activations (QDQ)
 
 export type ActivationType = "u8" | "s8";

@@ -136,10 +136,12 @@ async function doInit(): Promise<OrtInitInfo> {
   return { ortVersion: ORT_VERSION, initMs: performance.now() - t0 };
 }
 
-function sessionOptions(): ort.InferenceSession.SessionOptions {
+function sessionOptions(config: Readonly<Record<string, string>> = {}): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: ["wasm"],
     graphOptimizationLevel: "all",
+    // ORT flattens `extra` into session config entries; dotted keys pass through as they are.
+    ...(Object.keys(config).length > 0 ? { extra: { ...config } } : {}),
   };
 }
 
@@ -151,10 +153,16 @@ function sessionOptions(): ort.InferenceSession.SessionOptions {
 const ortLock = new IsolateMutex(30_000);
 const serialised = <T>(fn: () => Promise<T>): Promise<T> => ortLock.run(fn);
 
-/** Creates a session from model bytes. Requires `initOrt()` to have succeeded. */
-export async function createOrtSession(modelBytes: Uint8Array): Promise<OrtSession> {
+/**
+ * Creates a session from model bytes, with the model's own session config
+ * entries (its manifest's runtime.sessionConfig). Requires `initOrt()` to have succeeded.
+ */
+export async function createOrtSession(
+  modelBytes: Uint8Array,
+  sessionConfig: Readonly<Record<string, string>> = {},
+): Promise<OrtSession> {
   await initOrt();
-  const session = await serialised(() => ort.InferenceSession.create(modelBytes, sessionOptions()));
+  const session = await serialised(() => ort.InferenceSession.create(modelBytes, sessionOptions(sessionConfig)));
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,

@@ -67,7 +67,7 @@ export async function getSession(bucket: R2Bucket, model: RegisteredModel): Prom
     const t1 = performance.now();
     const bytes = await fetchModelBytes(bucket, model.manifest);
     const t2 = performance.now();
-    const session = await createOrtSession(bytes);
+    const session = await createOrtSession(bytes, model.manifest.runtime?.sessionConfig);
     const t3 = performance.now();
     checkSignature(session, model);
     sessions.set(key, session);

@@ -75,6 +75,20 @@ export const ModelManifest = z.object({
     activations: z.string(),
   }),
   /**
+   * onnxruntime session config entries this model is served with (keys as
+   * in onnxruntime_session_options_config_keys.h), plus why. Chosen per model
+   * by measurement, e.g. "session.disable_quant_qdq": "1" makes ORT fold a
+   * weight-only model's DequantizeLinear nodes into fp32 weights at load
+   * (exactly the fp32 graph) instead of dequantising on every run; for a QDQ
+   * model it would switch the int8 kernels off.
+   */
+  runtime: z
+    .object({
+      sessionConfig: z.record(z.string().regex(/^session\.[a-z0-9_.]+$/), z.string()),
+      why: z.string(),
+    })
+    .optional(),
+  /**
    * Measured agreement figures, written by the tools that produced the file
    * (models:quantize, the parity test's report). Free-form per section so a new
    * measurement never needs a code change; users see it in GET /v1/models/:id.

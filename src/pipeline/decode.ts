@@ -40,6 +40,12 @@ export interface DecodeOptions {
    * antialiased resize after it still filters). Default: always full scale.
    */
   minShortSide?: number;
+  /**
+   * Called before a WebP is decoded. The worker instantiates the WebP codec
+   * here rather than up front: its wasm memory (16 MB, and wasm memory never
+   * shrinks) is then only spent by isolates that actually see a WebP.
+   */
+  prepareWebp?: () => Promise<void>;
 }
 
 /**
@@ -87,6 +93,9 @@ export async function decodeImageWithInfo(
       `${info.format.toUpperCase()} image is ${width}x${height} = ${mp(pixels)}; ${info.format.toUpperCase()} is decoded at full resolution and the limit for it is ${mp(fullLimit)} (JPEGs up to ${mp(opts.maxPixels)} are accepted)`,
     );
   }
+
+  // Outside the try below: a codec that cannot be instantiated is a server fault, not a bad image.
+  if (info.format === "webp" && opts.prepareWebp) await opts.prepareWebp();
 
   let decoded: DecodedImage;
   try {

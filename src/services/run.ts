@@ -54,8 +54,10 @@ export async function runModel(
   deps.waitUntil(loading.catch(() => undefined));
 
   const image = await (async () => {
-    await ensureCodecs();
-    const { info, image: decoded } = await decodeImageWithInfo(bytes, decodeOptionsFor(manifest.preprocess));
+    const { info, image: decoded } = await decodeImageWithInfo(bytes, {
+      ...decodeOptionsFor(manifest.preprocess),
+      prepareWebp: ensureCodecs,
+    });
     timer.lap("decode");
     const tensor = preprocess(decoded, manifest.preprocess, manifest.input);
     timer.lap("preprocess");

@@ -252,6 +252,26 @@ describe("webp decoder lifecycle", () => {
     expect(img.width).toBe(160);
   });
 
+  it("prepareWebp runs only for WebP, before its decode, and its failure is not a client error", async () => {
+    const calls: string[] = [];
+    const prepareWebp = async () => {
+      calls.push("prepare");
+    };
+    await decodeImage(load(`${IMAGES}jpeg_baseline_420.jpg`), { maxPixels: MAX_PIXELS, prepareWebp });
+    await decodeImage(load(`${IMAGES}png_rgb8.png`), { maxPixels: MAX_PIXELS, prepareWebp });
+    expect(calls).toEqual([]);
+    const img = await decodeImage(load(`${IMAGES}webp_lossy.webp`), { maxPixels: MAX_PIXELS, prepareWebp });
+    expect(calls).toEqual(["prepare"]);
+    expect(img.width).toBe(160);
+
+    const broken = new Error("codec instantiation failed");
+    const err = await decodeImage(load(`${IMAGES}webp_lossy.webp`), {
+      maxPixels: MAX_PIXELS,
+      prepareWebp: () => Promise.reject(broken),
+    }).catch((e: unknown) => e);
+    expect(err).toBe(broken); // propagates as-is (500), never turned into a 422 invalid_image
+  });
+
   it("decode before init is a clear (non-API, i.e. 500) error", async () => {
     // Fresh module instance so the memoised state of the suite is untouched.
     const { vi } = await import("vitest");

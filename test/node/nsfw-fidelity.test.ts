@@ -14,11 +14,15 @@
  *
  * Bounds (measured, see the printed table): fp32 vs nsfwjs ≤ 0.01 required
  * (measured ~1e-6: same float32 weights, same preprocessing bit for bit).
- * The shipped model stores nsfwjs's own uint8 weight codes (lossless), so it
- * is as close as fp32 when ORT keeps fp32 activations (disable_quant_qdq,
- * measured ~2e-6). With ORT's default "all" optimisation — what the worker uses
- * today — ORT fuses DequantizeLinear→MatMul/Gemm into a dynamically
- * activation-quantised integer kernel, which costs ~1e-3; bound 0.01.
+ * The shipped model stores nsfwjs's own uint8 weight codes unchanged, so its
+ * fp32 network (the file with its activation Q/DQ pairs removed and every
+ * DequantizeLinear folded: scripts/onnx/quant.ts dequantizeModel, the
+ * benchmark's fp32 baseline) is nsfwjs up to the int32 rounding of the
+ * biases: measured 3.2e-5, bound 1e-3. As served (int8 QDQ: uint8
+ * activations around 19 int8 convolutions, what the worker runs) each of
+ * those layers adds an 8-bit rounding of its input: measured 5.7e-3 on these
+ * photos (the quantize report has 0.055 over 400 held-out images), bound
+ * 0.05; the top class must still be nsfwjs's on every photo.
  */
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
@@ -28,6 +32,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as nsfwjs from "nsfwjs";
 import ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
+import { dequantizeModel, loadModel, saveModel } from "../../scripts/onnx/quant";
 import { ModelManifest } from "../../src/models/manifest";
 import { decodeImage } from "../../src/pipeline/decode";
 import { minDecodeShortSide, preprocess } from "../../src/pipeline/preprocess";
@@ -46,14 +51,15 @@ const photos = JSON.parse(readFileSync(new URL("index.json", PHOTOS), "utf8")) a
 const hasFp32 = existsSync(FP32);
 
 const TOL_FP32 = 0.01;
-const TOL_INT8 = 0.01;
+const TOL_FP32_NETWORK = 1e-3;
+const TOL_SERVED = 0.05;
 
 interface Row {
   file: string;
   nsfwjs: Float32Array;
   fp32?: Float32Array;
   int8: Float32Array;
-  int8NoQdq: Float32Array;
+  fp32Network: Float32Array;
 }
 
 const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
@@ -68,7 +74,7 @@ const argmax = (a: ArrayLike<number>): number => {
 };
 
 let model: nsfwjs.NSFWJS;
-let sessions: { fp32?: ort.InferenceSession; int8: ort.InferenceSession; int8NoQdq: ort.InferenceSession };
+let sessions: { fp32?: ort.InferenceSession; int8: ort.InferenceSession; fp32Network: ort.InferenceSession };
 const decoded = new Map<string, DecodedImage>();
 const rows: Row[] = [];
 
@@ -106,7 +112,7 @@ beforeAll(async () => {
   sessions = {
     fp32: hasFp32 ? await ort.InferenceSession.create(FP32, opts) : undefined,
     int8: await ort.InferenceSession.create(INT8, opts),
-    int8NoQdq: await ort.InferenceSession.create(INT8, { ...opts, extra: { session: { disable_quant_qdq: "1" } } }),
+    fp32Network: await ort.InferenceSession.create(saveModel(dequantizeModel(loadModel(INT8)).model), opts),
   };
   for (const { file } of photos) decoded.set(file, await decode(file));
 });
@@ -208,15 +214,15 @@ describe("model agreement with nsfwjs on the same pixels", () => {
         nsfwjs: await runNsfwjs(img),
         fp32: sessions.fp32 ? await runOrt(sessions.fp32, x) : undefined,
         int8: await runOrt(sessions.int8, x),
-        int8NoQdq: await runOrt(sessions.int8NoQdq, x),
+        fp32Network: await runOrt(sessions.fp32Network, x),
       });
     }
     const f = (p: Float32Array) => Array.from(p, (v) => v.toFixed(4)).join(" ");
     const lines = [
-      `nsfwjs probabilities (${labels.join(" ")}) | max |Δp| vs nsfwjs: fp32, int8 (ORT default), int8 (disable_quant_qdq) | top-1`,
+      `nsfwjs probabilities (${labels.join(" ")}) | max |Δp| vs nsfwjs: fp32 export, served int8, served file's fp32 network | top-1`,
       ...rows.map(
         (r) =>
-          `${r.file.padEnd(14)} ${f(r.nsfwjs)} | ${r.fp32 ? maxAbs(r.fp32, r.nsfwjs).toExponential(2) : "   n/a  "} ${maxAbs(r.int8, r.nsfwjs).toExponential(2)} ${maxAbs(r.int8NoQdq, r.nsfwjs).toExponential(2)} | ${labels[argmax(r.nsfwjs)]}`,
+          `${r.file.padEnd(14)} ${f(r.nsfwjs)} | ${r.fp32 ? maxAbs(r.fp32, r.nsfwjs).toExponential(2) : "   n/a  "} ${maxAbs(r.int8, r.nsfwjs).toExponential(2)} ${maxAbs(r.fp32Network, r.nsfwjs).toExponential(2)} | ${labels[argmax(r.nsfwjs)]}`,
       ),
     ];
     console.log(lines.join("\n"));
@@ -234,8 +240,8 @@ describe("model agreement with nsfwjs on the same pixels", () => {
           reference: "nsfwjs@4.4.0 on TF.js (Node, cpu backend), same decoded pixels",
           images: rows.length,
           fp32_max_abs_dprob: worst((r) => r.fp32),
-          served_max_abs_dprob_ort_default: worst((r) => r.int8),
-          served_max_abs_dprob_exact_dequant: worst((r) => r.int8NoQdq),
+          served_max_abs_dprob: worst((r) => r.int8),
+          served_fp32_network_max_abs_dprob: worst((r) => r.fp32Network),
           served_top1_same: `${sameTop((r) => r.int8)}/${rows.length}`,
         },
         null,
@@ -251,13 +257,20 @@ describe("model agreement with nsfwjs on the same pixels", () => {
     }
   });
 
-  it(`shipped 8-bit model within ${TOL_INT8} of nsfwjs, same top class (ORT default and disable_quant_qdq)`, () => {
+  it(`the shipped file's fp32 network is nsfwjs within ${TOL_FP32_NETWORK} (its weights are nsfwjs's codes)`, () => {
     for (const r of rows) {
-      for (const p of [r.int8, r.int8NoQdq]) {
-        expect(maxAbs(p, r.nsfwjs), r.file).toBeLessThan(TOL_INT8);
-        expect(argmax(p), r.file).toBe(argmax(r.nsfwjs));
-      }
+      expect(maxAbs(r.fp32Network, r.nsfwjs), r.file).toBeLessThan(TOL_FP32_NETWORK);
+      expect(argmax(r.fp32Network), r.file).toBe(argmax(r.nsfwjs));
     }
+  });
+
+  it(`the shipped int8 model as served is within ${TOL_SERVED} of nsfwjs, same top class on every photo`, () => {
+    for (const r of rows) {
+      expect(maxAbs(r.int8, r.nsfwjs), r.file).toBeLessThan(TOL_SERVED);
+      expect(argmax(r.int8), r.file).toBe(argmax(r.nsfwjs));
+    }
+    // It does compute in int8 (not silently fp32): the activations' rounding shows.
+    expect(Math.max(...rows.map((r) => maxAbs(r.int8, r.fp32Network)))).toBeGreaterThan(1e-3);
   });
 
   it("the set is not trivially confident (a runner-up class above 0.1 on some images)", () => {

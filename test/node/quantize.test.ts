@@ -29,6 +29,7 @@ import {
   activationParams,
   applyQdq,
   DataType,
+  dequantizeModel,
   dimsOf,
   foldWeightDequantize,
   indexGraph,
@@ -255,6 +256,35 @@ describe("a model whose weights are already 8-bit (the committed nsfwjs codes)",
     expect(ops.Conv).toBe(1);
   });
 
+  it("dequantizeModel (the benchmark's fp32 baseline) recovers the fp32 network from the QDQ file", async () => {
+    // The file the test above wrote: QDQ around the committed codes, so its fp32 network is nsfwFp32.
+    const qdq = new Uint8Array(readFileSync(join(dir, "nsfw-keep.qdq.onnx")));
+    const { model, activationPairs } = dequantizeModel(loadModel(qdq));
+    // Every activation QuantizeLinear feeds at least one DequantizeLinear.
+    expect(activationPairs).toBeGreaterThanOrEqual(
+      loadModel(qdq).graph?.node?.filter((n) => n.opType === "QuantizeLinear").length ?? 1,
+    );
+    const ops = opCounts(model);
+    expect(ops.QuantizeLinear ?? 0).toBe(0);
+    expect(ops.DequantizeLinear ?? 0).toBe(0);
+    const run = async (bytes: Uint8Array) => {
+      const s = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, graphOptimizationLevel: "disabled" });
+      const x = Float32Array.from({ length: 224 * 224 * 3 }, (_, i) => Math.sin(i * 0.37));
+      const out = await s.run({ [s.inputNames[0] as string]: new ort.Tensor("float32", x, [1, 224, 224, 3]) });
+      await s.release();
+      return out.probabilities?.data as Float32Array;
+    };
+    const want = await run(saveModel(nsfwFp32));
+    const got = await run(saveModel(model));
+    // Same weights; only the biases went through the int32 grid (scale = input scale × weight
+    // scale). Measured 6.6e-4 on this synthetic input.
+    const worst = Math.max(...Array.from(got, (v, i) => Math.abs(v - (want[i] as number))));
+    expect(worst).toBeLessThan(2e-3);
+    // And it is not the quantised model: that one differs by the activation rounding.
+    const q = await run(qdq);
+    expect(Math.max(...Array.from(q, (v, i) => Math.abs(v - (want[i] as number))))).toBeGreaterThan(worst);
+  });
+
   it("weight-only has nothing to do and says so", async () => {
     const committed = join(NSFW_DIR, "model.int8.onnx");
     await expect(
@@ -436,5 +466,36 @@ describe("bad arguments", () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toContain("models:quantize: --manifest <models/<id>/manifest.json> is required");
     expect(r.stderr).toContain("usage: npm run models:quantize");
+  });
+});
+
+describe("served session config (manifest runtime.sessionConfig)", () => {
+  it("mobilenet-v2's makes onnxruntime-web compute exactly its fp32 graph; without it the weights are re-dequantised every run", async () => {
+    const dirOf = join(ROOT, "models/mobilenet-v2");
+    const manifest = ModelManifest.parse(JSON.parse(readFileSync(join(dirOf, "manifest.json"), "utf8")));
+    const config = manifest.runtime?.sessionConfig;
+    expect(config).toEqual({ "session.disable_quant_qdq": "1" });
+    const int8 = new Uint8Array(readFileSync(join(dirOf, "model.int8.onnx")));
+    const fp32 = saveModel(dequantizeModel(loadModel(int8)).model);
+    const ortWeb = await import("onnxruntime-web");
+    ortWeb.env.wasm.numThreads = 1;
+    const x = new ortWeb.Tensor(
+      "float32",
+      Float32Array.from({ length: 3 * 224 * 224 }, (_, i) => Math.sin(i * 0.01)),
+      [1, 3, 224, 224],
+    );
+    const run = async (bytes: Uint8Array, extra?: Record<string, string>) => {
+      const s = await ortWeb.InferenceSession.create(bytes, {
+        executionProviders: ["wasm"],
+        graphOptimizationLevel: "all",
+        ...(extra ? { extra } : {}),
+      });
+      const out = (await s.run({ [manifest.input.name]: x }))[manifest.output.name]?.data as Float32Array;
+      await s.release();
+      return Array.from(out);
+    };
+    const want = await run(fp32);
+    expect(await run(int8, config)).toEqual(want); // bit for bit
+    expect(await run(int8)).not.toEqual(want); // ORT's per-run dequantisation and fusions round differently
   });
 });

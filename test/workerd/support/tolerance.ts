@@ -1,0 +1,39 @@
+/**
+ * How far the worker's probabilities may sit from the independent reference's
+ * (onnxruntime-node with exact dequantisation, test/reference/service.ts).
+ *
+ * Models that compute in fp32 (weight-only int8 files): only float rounding
+ * separates the two paths, so 2e-5.
+ *
+ * Models with int8 activations (QDQ, e.g. mobilenet-v2-nsfw): quantising an
+ * activation is a step function, so a 1e-7 difference between the worker's
+ * float32 preprocessing and the reference's float64 one can move a value
+ * across a rounding boundary, and integer kernels round differently per
+ * build (wasm vs native x86). Measured on the committed fixtures: up to 0.04.
+ * The bound is the model's own int8 error band, the largest |Δp| between it
+ * and its fp32 network over the held-out set, which models:quantize wrote
+ * into the manifest (fidelity.quantization.max_abs_dprob, 0.055 for nsfw):
+ * a pipeline bug (channel order, layout, normalisation) moves scores by
+ * far more than that.
+ */
+import type { ModelManifest } from "../../../src/models/manifest";
+
+export const FLOAT_TOLERANCE = 2e-5;
+
+export function int8Activations(manifest: ModelManifest): boolean {
+  return quantization(manifest)?.format === "qdq";
+}
+
+export function probabilityTolerance(manifest: ModelManifest): number {
+  if (!int8Activations(manifest)) return FLOAT_TOLERANCE;
+  const band = quantization(manifest)?.max_abs_dprob;
+  if (typeof band !== "number" || !(band > 0)) {
+    throw new Error(`${manifest.id}: a QDQ model must record fidelity.quantization.max_abs_dprob`);
+  }
+  return band;
+}
+
+function quantization(manifest: ModelManifest): { format?: unknown; max_abs_dprob?: unknown } | undefined {
+  const q = manifest.fidelity?.quantization;
+  return q && typeof q === "object" ? (q as { format?: unknown; max_abs_dprob?: unknown }) : undefined;
+}
