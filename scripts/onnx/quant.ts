@@ -474,9 +474,10 @@ export function quantizeWeightOnly(
  * initializers becomes a float32 initializer (w = (q - zero point) × scale,
  * in float32 like ORT), named after the DQ output without its `_dequantized`
  * suffix. Turns a committed int8 model back into an fp32 one (what the tests
- * quantise, since the fp32 exports are not committed).
+ * quantise, since the fp32 exports are not committed). `only` limits it to
+ * the DequantizeLinear nodes whose quantised input it accepts.
  */
-export function foldWeightDequantize(model: ModelProto): ModelProto {
+export function foldWeightDequantize(model: ModelProto, only?: (initializer: string) => boolean): ModelProto {
   const m = cloneModel(model);
   const g = m.graph as GraphProto;
   const ix = indexGraph(g);
@@ -486,7 +487,11 @@ export function foldWeightDequantize(model: ModelProto): ModelProto {
   const nodes: NodeProto[] = [];
   for (const n of g.node ?? []) {
     const ins = n.input ?? [];
-    if (n.opType !== "DequantizeLinear" || !ins.every((i) => ix.initializers.has(i))) {
+    if (
+      n.opType !== "DequantizeLinear" ||
+      !ins.every((i) => ix.initializers.has(i)) ||
+      (only !== undefined && !only(ins[0] as string))
+    ) {
       nodes.push(n);
       continue;
     }
@@ -521,14 +526,15 @@ export function foldWeightDequantize(model: ModelProto): ModelProto {
 }
 
 /**
- * The fp32 model a quantised one was made from: activation
- * QuantizeLinear→DequantizeLinear pairs become Identity (which ORT removes),
- * then every DequantizeLinear of a constant (weights, int32 biases) is folded
- * as above. For a weight-only model this is foldWeightDequantize alone. The
- * benchmark's fp32 baseline is derived with it, so "int8 as served vs fp32"
- * compares the same weights with and without integer compute.
+ * A QDQ model back to weight-only form: activation QuantizeLinear→
+ * DequantizeLinear pairs are removed (their readers take the float tensor
+ * again, as in the graph before quantisation) and int32 biases
+ * behind DequantizeLinear are folded to float (on their int32 grid). The 8-bit
+ * weights stay behind their DequantizeLinear nodes, so the result is the
+ * weight-only model the QDQ file was built from (biases rounded). For a
+ * weight-only model it changes nothing.
  */
-export function dequantizeModel(model: ModelProto): { model: ModelProto; activationPairs: number } {
+export function stripActivationQdq(model: ModelProto): { model: ModelProto; activationPairs: number } {
   const m = cloneModel(model);
   const g = m.graph as GraphProto;
   const ix = indexGraph(g);
@@ -539,22 +545,27 @@ export function dequantizeModel(model: ModelProto): { model: ModelProto; activat
   }
   let activationPairs = 0;
   const nodes: NodeProto[] = [];
+  const biases = new Set<string>();
+  const rename = new Map<string, string>(); // dequantised copy -> the float tensor itself
   for (const n of g.node ?? []) {
     if (n.opType === "QuantizeLinear" && quantizedFrom.has(n.output?.[0] as string)) continue;
-    const source = n.opType === "DequantizeLinear" ? quantizedFrom.get(n.input?.[0] as string) : undefined;
-    if (source === undefined) {
-      nodes.push(n);
+    const x = n.input?.[0] as string;
+    const source = n.opType === "DequantizeLinear" ? quantizedFrom.get(x) : undefined;
+    if (source !== undefined) {
+      const out = n.output?.[0] as string;
+      // Readers take the float tensor again; a graph output keeps its name through an Identity.
+      if (ix.graphOutputs.has(out)) {
+        nodes.push(onnx.NodeProto.create({ opType: "Identity", name: `${out}_fp32`, input: [source], output: [out] }));
+      } else rename.set(out, source);
+      activationPairs++;
       continue;
     }
-    nodes.push(
-      onnx.NodeProto.create({
-        opType: "Identity",
-        name: `${n.name ?? ""}_fp32`,
-        input: [source],
-        output: n.output ?? [],
-      }),
-    );
-    activationPairs++;
+    if (n.opType === "DequantizeLinear" && ix.initializers.get(x)?.dataType === DataType.INT32) biases.add(x);
+    nodes.push(n);
+  }
+  for (const n of nodes) {
+    const ins = n.input ?? [];
+    for (let i = 0; i < ins.length; i++) ins[i] = rename.get(ins[i] as string) ?? (ins[i] as string);
   }
   g.node = nodes;
   // The activations' scales and zero points, and the quantised tensors, are gone.
@@ -562,9 +573,25 @@ export function dequantizeModel(model: ModelProto): { model: ModelProto; activat
   const removed = new Set([
     ...(g.initializer ?? []).map((t) => t.name ?? "").filter((name) => !read.has(name)),
     ...quantizedFrom.keys(),
+    ...rename.keys(),
   ]);
   replaceInitializers(g, removed, []);
-  const folded = foldWeightDequantize(m);
+  if (biases.size === 0) return { model: m, activationPairs };
+  // Fold only the int32 biases: a copy of the graph with the 8-bit DequantizeLinear nodes hidden from the folder.
+  const folded = foldWeightDequantize(m, (init) => biases.has(init));
+  return { model: folded, activationPairs };
+}
+
+/**
+ * The fp32 model a quantised one was made from: stripActivationQdq, then every
+ * DequantizeLinear of a constant folded as above. For a weight-only model this
+ * is foldWeightDequantize alone. The benchmark's fp32 baseline is derived with
+ * it, so "int8 as served vs fp32" compares the same weights with and without
+ * integer compute.
+ */
+export function dequantizeModel(model: ModelProto): { model: ModelProto; activationPairs: number } {
+  const { model: weightOnly, activationPairs } = stripActivationQdq(model);
+  const folded = foldWeightDequantize(weightOnly);
   const left = (folded.graph?.node ?? []).filter(
     (n) => n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear",
   );

@@ -43,6 +43,7 @@ import {
   reductionSize,
   type Selection,
   saveModel,
+  stripActivationQdq,
 } from "../../scripts/onnx/quant";
 import { ModelManifest } from "../../src/models/manifest";
 
@@ -72,6 +73,7 @@ const WEIGHT_ONLY_MAX_DP = 0.1;
 const QDQ_MAX_DP = 0.15;
 
 let dir: string;
+let nsfwCodesPath: string;
 let nsfwFp32: ModelProto;
 let fp32Path: string;
 let featuresFp32Path: string;
@@ -91,7 +93,12 @@ async function optimizedOps(bytes: Uint8Array): Promise<Record<string, number>> 
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "edgetag-quantize-"));
-  nsfwFp32 = foldWeightDequantize(loadModel(join(NSFW_DIR, "model.int8.onnx")));
+  // The committed file is int8 QDQ around nsfwjs's 8-bit weight codes; without its activation
+  // Q/DQ it is the weight-only model those codes make (what these tests quantise from).
+  const codes = stripActivationQdq(loadModel(join(NSFW_DIR, "model.int8.onnx"))).model;
+  nsfwCodesPath = join(dir, "nsfw.codes.onnx");
+  writeFileSync(nsfwCodesPath, saveModel(codes));
+  nsfwFp32 = foldWeightDequantize(codes);
   fp32Path = join(dir, "nsfw.fp32.onnx");
   writeFileSync(fp32Path, saveModel(nsfwFp32));
   // The committed model already exports its pooled 1280-d vector as "features" (an Identity of
@@ -218,7 +225,7 @@ describe("QDQ format", () => {
 
 describe("a model whose weights are already 8-bit (the committed nsfwjs codes)", () => {
   it("QDQ keeps every code, adds activations, and is closer to fp32 than re-quantised weights", async () => {
-    const committed = join(NSFW_DIR, "model.int8.onnx");
+    const committed = nsfwCodesPath;
     const out = join(dir, "nsfw-keep.qdq.onnx");
     const r = await quantizeCommand(
       [
@@ -286,7 +293,7 @@ describe("a model whose weights are already 8-bit (the committed nsfwjs codes)",
   });
 
   it("weight-only has nothing to do and says so", async () => {
-    const committed = join(NSFW_DIR, "model.int8.onnx");
+    const committed = nsfwCodesPath;
     await expect(
       quantizeCommand(
         [
