@@ -10,11 +10,12 @@
  *
  * Memory:
  *  - Sequential (SOF0/SOF1) files whose first scan carries every component
- *    (i.e. all ordinary baseline files) are decoded streaming: one MCU row is
- *    entropy-decoded into a per-row coefficient buffer (2 B x 64 per block of
- *    that row), IDCT'd at the reduced size into a 3-band ring of component
- *    samples, upsampled + colour-converted into the output, then reused.
- *    Extra memory ~ output (w*h*3 at the reduced size) + O(MCU row).
+ *    (i.e. all ordinary baseline files) are decoded streaming: each block is
+ *    entropy-decoded and dequantised into one reused 64-entry buffer and
+ *    IDCT'd at the reduced size straight into a 3-band ring of component
+ *    samples; each finished MCU row of the ring is upsampled +
+ *    colour-converted into the output. Extra memory ~ output (w*h*3 at the
+ *    reduced size) + O(MCU row).
  *  - Progressive (SOF2) files, and sequential files that code components in
  *    separate scans, need every coefficient before any pixel is final: one
  *    Int16Array per component, 64 coefficients per block (128 B per 8x8 block,
@@ -36,6 +37,14 @@
  * libjpeg-turbo's integer YCbCr->RGB; Adobe CMYK is taken as inverted (as
  * Photoshop/PIL write it) and YCCK is converted to that CMYK first, then
  * CMYK->RGB uses PIL's integer formula (PIL decodes these as "CMYK;I").
+ *
+ * Speed (the hot paths, all bit-exact with the straightforward versions):
+ * Huffman decoding with the reader state in locals, refills that take plain
+ * bytes up to the next 0xFF without stuffing checks, and a "fast AC" table
+ * that yields run + value in one lookup for short codes; 32-bit IDCTs
+ * whenever a block's magnitude proves them exact (float64 otherwise); fused
+ * h2v2 fancy upsampling + YCbCr->RGB with clamping by Uint8ClampedArray
+ * stores.
  *
  * Errors: 12-bit, arithmetic-coded, lossless/hierarchical JPEGs -> 415.
  * Anything malformed -> 422 invalid_image: every read is bounds-checked; a
@@ -106,13 +115,20 @@ interface HuffmanSpec {
 interface Huffman {
   /** (length << 8) | symbol for codes of <= LOOK_BITS bits, 0 otherwise. */
   look: Uint16Array;
+  /**
+   * AC tables only (stb_image's "fast AC"): for a LOOK_BITS-bit peek whose
+   * code AND magnitude bits both fit in it, (value << 8) | (run << 4) | bits
+   * consumed, so the common small coefficient costs one lookup instead of a
+   * code lookup plus a separate receive/extend. 0 = take the general path.
+   */
+  fast?: Int32Array;
   maxcode: Int32Array;
   mincode: Int32Array;
   valptr: Int32Array;
   vals: Uint8Array;
 }
 
-function buildHuffman(counts: Uint8Array, vals: Uint8Array): Huffman {
+function buildHuffman(counts: Uint8Array, vals: Uint8Array, ac: boolean): Huffman {
   const maxcode = new Int32Array(18).fill(-1);
   const mincode = new Int32Array(17);
   const valptr = new Int32Array(17);
@@ -137,12 +153,27 @@ function buildHuffman(counts: Uint8Array, vals: Uint8Array): Huffman {
     code = (code + n) << 1;
     k += n;
   }
-  return { look, maxcode, mincode, valptr, vals };
+  const h: Huffman = { look, maxcode, mincode, valptr, vals };
+  if (ac) {
+    const fast = new Int32Array(1 << LOOK_BITS);
+    for (let i = 0; i < 1 << LOOK_BITS; i++) {
+      const e = look[i] ?? 0;
+      const len = e >> 8;
+      const s = e & 15;
+      // s === 0 is EOB/ZRL; those keep the general path (they end or skip, no value).
+      if (e === 0 || s === 0 || len + s > LOOK_BITS) continue;
+      const bits = (i >> (LOOK_BITS - len - s)) & ((1 << s) - 1);
+      const v = bits < 1 << (s - 1) ? bits - (1 << s) + 1 : bits;
+      fast[i] = (v << 8) | (e & 0xf0) | (len + s);
+    }
+    h.fast = fast;
+  }
+  return h;
 }
 
-function huffman(spec: HuffmanSpec | undefined): Huffman | undefined {
+function huffman(spec: HuffmanSpec | undefined, ac: boolean): Huffman | undefined {
   if (!spec) return undefined;
-  spec.built ??= buildHuffman(spec.counts, spec.vals);
+  spec.built ??= buildHuffman(spec.counts, spec.vals, ac);
   return spec.built;
 }
 
@@ -158,12 +189,39 @@ class BitReader {
   cnt = 0;
   fake = 0;
   atMarker = false;
+  /**
+   * Offset of the first 0xFF byte at or after `pos` (d.length if none).
+   * Bytes before it are plain entropy-coded data, so refills take them
+   * without the stuffing/marker checks.
+   */
+  ff: number;
+  /** Last zig-zag index written by the latest `baselineBlock` (0: DC only). */
+  last = 0;
   constructor(
     private readonly d: Uint8Array,
     public pos: number,
-  ) {}
+  ) {
+    this.ff = nextFF(d, pos);
+  }
 
   fill(): void {
+    const d = this.d;
+    let acc = this.acc;
+    let cnt = this.cnt;
+    let pos = this.pos;
+    const ff = this.ff;
+    while (cnt <= 24 && pos < ff) {
+      acc = (acc << 8) | (d[pos++] ?? 0);
+      cnt += 8;
+    }
+    this.acc = acc;
+    this.cnt = cnt;
+    this.pos = pos;
+    if (cnt <= 24) this.fillSlow();
+  }
+
+  /** Byte-at-a-time refill across an 0xFF (stuffed 0xFF00, or a marker: zero bits from then on). */
+  private fillSlow(): void {
     const d = this.d;
     while (this.cnt <= 24) {
       let b = 0;
@@ -189,6 +247,7 @@ class BitReader {
       this.acc = (this.acc << 8) | b;
       this.cnt += 8;
     }
+    if (this.pos > this.ff) this.ff = nextFF(d, this.pos);
   }
 
   /** n in 0..16 */
@@ -220,6 +279,11 @@ class BitReader {
       this.cnt -= e >> 8;
       return e & 255;
     }
+    return this.decodeLong(h);
+  }
+
+  /** Codes longer than LOOK_BITS (the caller has made cnt >= 16). */
+  private decodeLong(h: Huffman): number {
     for (let l = LOOK_BITS + 1; l <= 16; l++) {
       const code = (this.acc >>> (this.cnt - l)) & ((1 << l) - 1);
       if (code <= (h.maxcode[l] ?? -1)) {
@@ -228,6 +292,162 @@ class BitReader {
       }
     }
     throw invalid("JPEG scan data contains an invalid Huffman code");
+  }
+
+  /**
+   * Huffman-decodes one sequential-mode block of `c` and dequantises it into
+   * `blk` (natural order; must be all zero on entry). Returns the block's L1
+   * norm (sum of |dequantised coefficient|), which tells the IDCT whether its
+   * 32-bit path is exact (see exactL1). Same bit consumption, refill points
+   * and errors as decode() + extend() per symbol; this is just the hot loop
+   * with the reader state in locals and the fast-AC table in front.
+   */
+  baselineBlock(c: Component, blk: Int32Array): number {
+    const d = this.d;
+    const q = c.qt as Int32Array;
+    let acc = this.acc;
+    let cnt = this.cnt;
+    let pos = this.pos;
+    let ff = this.ff;
+    // Refill as fill() does (same bytes, same points), plain bytes inline.
+    // `cnt < 16` before every symbol, as decode() does.
+    if (cnt < 16) {
+      while (cnt <= 24 && pos < ff) {
+        acc = (acc << 8) | (d[pos++] ?? 0);
+        cnt += 8;
+      }
+      if (cnt <= 24) {
+        this.acc = acc;
+        this.cnt = cnt;
+        this.pos = pos;
+        this.fill();
+        acc = this.acc;
+        cnt = this.cnt;
+        pos = this.pos;
+        ff = this.ff;
+      }
+    }
+    // DC: code, then its magnitude bits (extend()).
+    const dcTab = c.dc as Huffman;
+    let t = dcTab.look[(acc >>> (cnt - LOOK_BITS)) & ((1 << LOOK_BITS) - 1)] ?? 0;
+    if (t !== 0) {
+      cnt -= t >> 8;
+      t &= 255;
+    } else {
+      this.acc = acc;
+      this.cnt = cnt;
+      t = this.decodeLong(dcTab);
+      cnt = this.cnt;
+    }
+    if (t !== 0) {
+      if (t > 16) throw invalid("JPEG coefficient magnitude out of range");
+      if (cnt < t) {
+        while (cnt <= 24 && pos < ff) {
+          acc = (acc << 8) | (d[pos++] ?? 0);
+          cnt += 8;
+        }
+        if (cnt <= 24) {
+          this.acc = acc;
+          this.cnt = cnt;
+          this.pos = pos;
+          this.fill();
+          acc = this.acc;
+          cnt = this.cnt;
+          pos = this.pos;
+          ff = this.ff;
+        }
+      }
+      cnt -= t;
+      // t may be 16: take the bits as an unsigned 32-bit value before masking.
+      const bits = (acc >>> cnt) & ((1 << t) - 1);
+      c.pred += bits < 1 << (t - 1) ? bits - (1 << t) + 1 : bits;
+    }
+    // The coefficient store was an Int16Array: keep its wrap-around for the
+    // (only hostile) DC predictions outside int16. AC values never exceed it.
+    const dc = ((c.pred << 16) >> 16) * (q[0] ?? 0);
+    blk[0] = dc;
+    let l1 = dc < 0 ? -dc : dc;
+    let last = 0;
+    const ac = c.ac as Huffman;
+    const look = ac.look;
+    const fast = ac.fast as Int32Array;
+    for (let k = 1; k < 64; ) {
+      if (cnt < 16) {
+        while (cnt <= 24 && pos < ff) {
+          acc = (acc << 8) | (d[pos++] ?? 0);
+          cnt += 8;
+        }
+        if (cnt <= 24) {
+          this.acc = acc;
+          this.cnt = cnt;
+          this.pos = pos;
+          this.fill();
+          acc = this.acc;
+          cnt = this.cnt;
+          pos = this.pos;
+          ff = this.ff;
+        }
+      }
+      const peek = (acc >>> (cnt - LOOK_BITS)) & ((1 << LOOK_BITS) - 1);
+      const f = fast[peek] ?? 0;
+      if (f !== 0) {
+        cnt -= f & 15;
+        k += (f >> 4) & 15;
+        if (k > 63) break;
+        const z = ZIGZAG[k] ?? 0;
+        const v = (f >> 8) * (q[z] ?? 0);
+        blk[z] = v;
+        l1 += v < 0 ? -v : v;
+        last = k++;
+        continue;
+      }
+      let rs = look[peek] ?? 0;
+      if (rs !== 0) {
+        cnt -= rs >> 8;
+        rs &= 255;
+      } else {
+        this.acc = acc;
+        this.cnt = cnt;
+        rs = this.decodeLong(ac);
+        cnt = this.cnt;
+      }
+      const s = rs & 15;
+      if (s === 0) {
+        if (rs !== 0xf0) break; // EOB
+        k += 16; // ZRL
+        continue;
+      }
+      k += rs >> 4;
+      if (cnt < s) {
+        while (cnt <= 24 && pos < ff) {
+          acc = (acc << 8) | (d[pos++] ?? 0);
+          cnt += 8;
+        }
+        if (cnt <= 24) {
+          this.acc = acc;
+          this.cnt = cnt;
+          this.pos = pos;
+          this.fill();
+          acc = this.acc;
+          cnt = this.cnt;
+          pos = this.pos;
+          ff = this.ff;
+        }
+      }
+      cnt -= s;
+      const bits = (acc >>> cnt) & ((1 << s) - 1);
+      if (k > 63) break;
+      const z = ZIGZAG[k] ?? 0;
+      const v = (bits < 1 << (s - 1) ? bits - (1 << s) + 1 : bits) * (q[z] ?? 0);
+      blk[z] = v;
+      l1 += v < 0 ? -v : v;
+      last = k++;
+    }
+    this.acc = acc;
+    this.cnt = cnt;
+    this.pos = pos;
+    this.last = last;
+    return l1;
   }
 
   overrun(): boolean {
@@ -251,6 +471,7 @@ class BitReader {
     const m = d[p + 1] ?? 0;
     if (m < 0xd0 || m > 0xd7) throw invalid("JPEG restart marker missing (truncated or corrupt scan)");
     this.pos = p + 2;
+    this.ff = nextFF(d, this.pos);
   }
 
   /** Offset of the first marker after the scan data that is not RSTn. */
@@ -268,13 +489,24 @@ class BitReader {
   }
 }
 
+function nextFF(d: Uint8Array, pos: number): number {
+  const i = d.indexOf(0xff, pos);
+  return i < 0 ? d.length : i;
+}
+
 // ------------------------------------------------------------- IDCTs ----
 //
-// Ports of libjpeg-turbo's jidctint.c (islow) and jidctred.c. The C code
-// uses 64-bit JLONG intermediates; JS numbers are exact doubles, so every
-// DESCALE is a floor division by a power of two (never `>>`, which would wrap
-// at 32 bits). Output is range-limited to 0..255 (libjpeg masks into a
-// clamping table; identical for any coefficients a real encoder produces).
+// Ports of libjpeg-turbo's jidctint.c (islow) and jidctred.c. Input is one
+// block of dequantised coefficients (coefficient * quant value, which always
+// fits int32) in natural order. Two implementations of each size:
+//  - *Exact (float64): the reference semantics. The C code uses 64-bit JLONG
+//    intermediates; JS numbers are exact doubles, so every DESCALE is a floor
+//    division by a power of two. Pass-1 results go through the Int32Array
+//    workspace (wrapping there, as they always have, only for crafted input).
+//  - *Int (int32, below): the same operations with `>>` DESCALEs, used when
+//    the block's L1 norm proves they give identical results (EXACT_L1).
+// Output is range-limited to 0..255 (libjpeg masks into a clamping table;
+// identical for any coefficients a real encoder produces).
 
 const CONST_BITS = 13;
 const PASS1_BITS = 2;
@@ -283,39 +515,39 @@ const ws = new Int32Array(64);
 const descale = (x: number, n: number): number => Math.floor((x + 2 ** (n - 1)) / 2 ** n);
 const clampSample = (v: number): number => (v < -128 ? 0 : v > 127 ? 255 : v + 128);
 
-type Idct = (c: Int16Array, o: number, q: Int32Array, out: Uint8Array, oo: number, stride: number) => void;
+type Idct = (b: Int32Array, out: Uint8Array, oo: number, stride: number) => void;
 
-const idct8: Idct = (c, o, q, out, oo, stride) => {
+const idct8Exact: Idct = (b, out, oo, stride) => {
   for (let i = 0; i < 8; i++) {
-    const c1 = c[o + 8 + i] ?? 0;
-    const c2 = c[o + 16 + i] ?? 0;
-    const c3 = c[o + 24 + i] ?? 0;
-    const c4 = c[o + 32 + i] ?? 0;
-    const c5 = c[o + 40 + i] ?? 0;
-    const c6 = c[o + 48 + i] ?? 0;
-    const c7 = c[o + 56 + i] ?? 0;
+    const c1 = b[8 + i] ?? 0;
+    const c2 = b[16 + i] ?? 0;
+    const c3 = b[24 + i] ?? 0;
+    const c4 = b[32 + i] ?? 0;
+    const c5 = b[40 + i] ?? 0;
+    const c6 = b[48 + i] ?? 0;
+    const c7 = b[56 + i] ?? 0;
     if (c1 === 0 && c2 === 0 && c3 === 0 && c4 === 0 && c5 === 0 && c6 === 0 && c7 === 0) {
-      const dc = (c[o + i] ?? 0) * (q[i] ?? 0) * 4;
+      const dc = (b[i] ?? 0) * 4;
       for (let r = 0; r < 8; r++) ws[r * 8 + i] = dc;
       continue;
     }
-    let z2 = c2 * (q[16 + i] ?? 0);
-    let z3 = c6 * (q[48 + i] ?? 0);
+    let z2 = c2;
+    let z3 = c6;
     let z1 = (z2 + z3) * 4433;
     let tmp2 = z1 + z3 * -15137;
     let tmp3 = z1 + z2 * 6270;
-    z2 = (c[o + i] ?? 0) * (q[i] ?? 0);
-    z3 = c4 * (q[32 + i] ?? 0);
+    z2 = b[i] ?? 0;
+    z3 = c4;
     let tmp0 = (z2 + z3) * 8192;
     let tmp1 = (z2 - z3) * 8192;
     const tmp10 = tmp0 + tmp3;
     const tmp13 = tmp0 - tmp3;
     const tmp11 = tmp1 + tmp2;
     const tmp12 = tmp1 - tmp2;
-    tmp0 = c7 * (q[56 + i] ?? 0);
-    tmp1 = c5 * (q[40 + i] ?? 0);
-    tmp2 = c3 * (q[24 + i] ?? 0);
-    tmp3 = c1 * (q[8 + i] ?? 0);
+    tmp0 = c7;
+    tmp1 = c5;
+    tmp2 = c3;
+    tmp3 = c1;
     z1 = tmp0 + tmp3;
     z2 = tmp1 + tmp2;
     z3 = tmp0 + tmp2;
@@ -402,31 +634,31 @@ const idct8: Idct = (c, o, q, out, oo, stride) => {
 };
 
 /** jidctred.c jpeg_idct_4x4 (column 4 and row 4 of the input are unused). */
-const idct4: Idct = (c, o, q, out, oo, stride) => {
+const idct4Exact: Idct = (b, out, oo, stride) => {
   for (let i = 0; i < 8; i++) {
     if (i === 4) continue;
-    const c1 = c[o + 8 + i] ?? 0;
-    const c2 = c[o + 16 + i] ?? 0;
-    const c3 = c[o + 24 + i] ?? 0;
-    const c5 = c[o + 40 + i] ?? 0;
-    const c6 = c[o + 48 + i] ?? 0;
-    const c7 = c[o + 56 + i] ?? 0;
+    const c1 = b[8 + i] ?? 0;
+    const c2 = b[16 + i] ?? 0;
+    const c3 = b[24 + i] ?? 0;
+    const c5 = b[40 + i] ?? 0;
+    const c6 = b[48 + i] ?? 0;
+    const c7 = b[56 + i] ?? 0;
     if (c1 === 0 && c2 === 0 && c3 === 0 && c5 === 0 && c6 === 0 && c7 === 0) {
-      const dc = (c[o + i] ?? 0) * (q[i] ?? 0) * 4;
+      const dc = (b[i] ?? 0) * 4;
       ws[i] = dc;
       ws[8 + i] = dc;
       ws[16 + i] = dc;
       ws[24 + i] = dc;
       continue;
     }
-    const tmp0 = (c[o + i] ?? 0) * (q[i] ?? 0) * 2 ** (CONST_BITS + 1);
-    const tmp2 = c2 * (q[16 + i] ?? 0) * 15137 + c6 * (q[48 + i] ?? 0) * -6270;
+    const tmp0 = (b[i] ?? 0) * 2 ** (CONST_BITS + 1);
+    const tmp2 = c2 * 15137 + c6 * -6270;
     const tmp10 = tmp0 + tmp2;
     const tmp12 = tmp0 - tmp2;
-    const z1 = c7 * (q[56 + i] ?? 0);
-    const z2 = c5 * (q[40 + i] ?? 0);
-    const z3 = c3 * (q[24 + i] ?? 0);
-    const z4 = c1 * (q[8 + i] ?? 0);
+    const z1 = c7;
+    const z2 = c5;
+    const z3 = c3;
+    const z4 = c1;
     const t0 = z1 * -1730 + z2 * 11893 + z3 * -17799 + z4 * 8697;
     const t2 = z1 * -4176 + z2 * -4926 + z3 * 7373 + z4 * 20995;
     const n = CONST_BITS - PASS1_BITS + 1;
@@ -468,25 +700,21 @@ const idct4: Idct = (c, o, q, out, oo, stride) => {
 };
 
 /** jidctred.c jpeg_idct_2x2 (only odd terms and DC contribute). */
-const idct2: Idct = (c, o, q, out, oo, stride) => {
+const idct2Exact: Idct = (b, out, oo, stride) => {
   for (let i = 0; i < 8; i++) {
     if (i === 2 || i === 4 || i === 6) continue;
-    const c1 = c[o + 8 + i] ?? 0;
-    const c3 = c[o + 24 + i] ?? 0;
-    const c5 = c[o + 40 + i] ?? 0;
-    const c7 = c[o + 56 + i] ?? 0;
+    const c1 = b[8 + i] ?? 0;
+    const c3 = b[24 + i] ?? 0;
+    const c5 = b[40 + i] ?? 0;
+    const c7 = b[56 + i] ?? 0;
     if (c1 === 0 && c3 === 0 && c5 === 0 && c7 === 0) {
-      const dc = (c[o + i] ?? 0) * (q[i] ?? 0) * 4;
+      const dc = (b[i] ?? 0) * 4;
       ws[i] = dc;
       ws[8 + i] = dc;
       continue;
     }
-    const tmp10 = (c[o + i] ?? 0) * (q[i] ?? 0) * 2 ** (CONST_BITS + 2);
-    const tmp0 =
-      c7 * (q[56 + i] ?? 0) * -5906 +
-      c5 * (q[40 + i] ?? 0) * 6967 +
-      c3 * (q[24 + i] ?? 0) * -10426 +
-      c1 * (q[8 + i] ?? 0) * 29692;
+    const tmp10 = (b[i] ?? 0) * 2 ** (CONST_BITS + 2);
+    const tmp0 = c7 * -5906 + c5 * 6967 + c3 * -10426 + c1 * 29692;
     const n = CONST_BITS - PASS1_BITS + 2;
     ws[i] = descale(tmp10 + tmp0, n);
     ws[8 + i] = descale(tmp10 - tmp0, n);
@@ -514,11 +742,246 @@ const idct2: Idct = (c, o, q, out, oo, stride) => {
 };
 
 /** jidctred.c jpeg_idct_1x1: the DC term. */
-const idct1: Idct = (c, o, q, out, oo) => {
-  out[oo] = clampSample(descale((c[o] ?? 0) * (q[0] ?? 0), 3));
+const idct1Exact: Idct = (b, out, oo) => {
+  out[oo] = clampSample(descale(b[0] ?? 0, 3));
 };
 
-const IDCTS: Record<number, Idct> = { 8: idct8, 4: idct4, 2: idct2, 1: idct1 };
+const IDCTS_EXACT: Record<number, Idct> = { 8: idct8Exact, 4: idct4Exact, 2: idct2Exact, 1: idct1Exact };
+
+// 32-bit versions of the same IDCTs: identical operations, but DESCALE is
+// `(x + half) >> n` and the +128 level shift is folded into the rounding
+// constant of pass 2 (adding a multiple of 2^n before the shift is the same
+// as adding 128 after it), with the 0..255 clamp done by a Uint8ClampedArray
+// store. V8 keeps all of it in int32 registers, which is several times faster
+// than the float64 floor divisions above. The result is identical whenever
+// every value that reaches a `>>` lies inside int32. With g the largest
+// |coefficient| that any input has in any output of one 1-D pass (11363 for
+// islow: FIX(1.387..); 20995 for 4x4; 32768 = 2^15 for 2x2) and S the block's
+// L1 norm (sum of |dequantised coefficient|):
+//   pass 1:  |sum| <= g * S                         (tiny next to 2^31)
+//            |ws|  <= g * S_col / 2^n1 + 1, so a row's sum |ws| <= g*S/2^n1 + 8
+//   pass 2:  |sum + rounding + 128 << n2| <= g * (g*S/2^n1 + 8) + 2^(n2-1) + 2^(n2+7)
+// and exactL1 is the largest S keeping that below 2^31. Real image blocks
+// stay far below it (S is a few thousand at most; the limits are 15-33k);
+// blocks above it, which only crafted files produce, take the float64 path.
+const exactL1 = (g: number, n1: number, n2: number): number =>
+  Math.floor(((2 ** 31 - 1 - 2 ** (n2 - 1) - 2 ** (n2 + 7) - 8 * g) * 2 ** n1) / (g * g));
+const EXACT_L1: Record<number, number> = {
+  8: exactL1(11363, CONST_BITS - PASS1_BITS, CONST_BITS + PASS1_BITS + 3),
+  4: exactL1(20995, CONST_BITS - PASS1_BITS + 1, CONST_BITS + PASS1_BITS + 4),
+  2: exactL1(32768, CONST_BITS - PASS1_BITS + 2, CONST_BITS + PASS1_BITS + 5),
+  // 1x1 is (dc + 4) >> 3: any int32 dequantised DC (|dc| <= 32768 * 65535) is exact.
+  1: Number.POSITIVE_INFINITY,
+};
+
+/** jidctint.c jpeg_idct_islow, 32-bit (see above). `b` is dequantised, natural order. */
+function idct8Int(b: Int32Array, out: Uint8ClampedArray, oo: number, stride: number): void {
+  for (let i = 0; i < 8; i++) {
+    const c1 = b[8 + i] ?? 0;
+    const c2 = b[16 + i] ?? 0;
+    const c3 = b[24 + i] ?? 0;
+    const c4 = b[32 + i] ?? 0;
+    const c5 = b[40 + i] ?? 0;
+    const c6 = b[48 + i] ?? 0;
+    const c7 = b[56 + i] ?? 0;
+    if ((c1 | c2 | c3 | c4 | c5 | c6 | c7) === 0) {
+      // AC-free column: every output is DESCALE(dc << CONST_BITS, CONST_BITS - PASS1_BITS) = dc << PASS1_BITS.
+      const dc = (b[i] ?? 0) * 4;
+      ws[i] = dc;
+      ws[8 + i] = dc;
+      ws[16 + i] = dc;
+      ws[24 + i] = dc;
+      ws[32 + i] = dc;
+      ws[40 + i] = dc;
+      ws[48 + i] = dc;
+      ws[56 + i] = dc;
+      continue;
+    }
+    let z1 = (c2 + c6) * 4433;
+    let tmp2 = z1 + c6 * -15137;
+    let tmp3 = z1 + c2 * 6270;
+    const c0 = b[i] ?? 0;
+    let tmp0 = (c0 + c4) * 8192;
+    let tmp1 = (c0 - c4) * 8192;
+    const tmp10 = tmp0 + tmp3;
+    const tmp13 = tmp0 - tmp3;
+    const tmp11 = tmp1 + tmp2;
+    const tmp12 = tmp1 - tmp2;
+    z1 = c7 + c1;
+    let z2 = c5 + c3;
+    let z3 = c7 + c3;
+    let z4 = c5 + c1;
+    const z5 = (z3 + z4) * 9633;
+    z1 *= -7373;
+    z2 *= -20995;
+    z3 = z3 * -16069 + z5;
+    z4 = z4 * -3196 + z5;
+    tmp0 = c7 * 2446 + z1 + z3;
+    tmp1 = c5 * 16819 + z2 + z4;
+    tmp2 = c3 * 25172 + z2 + z3;
+    tmp3 = c1 * 12299 + z1 + z4;
+    ws[i] = (tmp10 + tmp3 + 1024) >> 11;
+    ws[56 + i] = (tmp10 - tmp3 + 1024) >> 11;
+    ws[8 + i] = (tmp11 + tmp2 + 1024) >> 11;
+    ws[48 + i] = (tmp11 - tmp2 + 1024) >> 11;
+    ws[16 + i] = (tmp12 + tmp1 + 1024) >> 11;
+    ws[40 + i] = (tmp12 - tmp1 + 1024) >> 11;
+    ws[24 + i] = (tmp13 + tmp0 + 1024) >> 11;
+    ws[32 + i] = (tmp13 - tmp0 + 1024) >> 11;
+  }
+  // Pass-2 rounding (2^17) plus the level shift (128 << 18).
+  const R = (1 << 17) + (128 << 18);
+  for (let r = 0, w = 0, p = oo; r < 8; r++, w += 8, p += stride) {
+    const w0 = ws[w] ?? 0;
+    const w1 = ws[w + 1] ?? 0;
+    const w2 = ws[w + 2] ?? 0;
+    const w3 = ws[w + 3] ?? 0;
+    const w4 = ws[w + 4] ?? 0;
+    const w5 = ws[w + 5] ?? 0;
+    const w6 = ws[w + 6] ?? 0;
+    const w7 = ws[w + 7] ?? 0;
+    if ((w1 | w2 | w3 | w4 | w5 | w6 | w7) === 0) {
+      const dc = ((w0 + 16) >> 5) + 128;
+      out[p] = dc;
+      out[p + 1] = dc;
+      out[p + 2] = dc;
+      out[p + 3] = dc;
+      out[p + 4] = dc;
+      out[p + 5] = dc;
+      out[p + 6] = dc;
+      out[p + 7] = dc;
+      continue;
+    }
+    let z1 = (w2 + w6) * 4433;
+    let tmp2 = z1 + w6 * -15137;
+    let tmp3 = z1 + w2 * 6270;
+    let tmp0 = (w0 + w4) * 8192;
+    let tmp1 = (w0 - w4) * 8192;
+    const tmp10 = tmp0 + tmp3 + R;
+    const tmp13 = tmp0 - tmp3 + R;
+    const tmp11 = tmp1 + tmp2 + R;
+    const tmp12 = tmp1 - tmp2 + R;
+    z1 = w7 + w1;
+    let z2 = w5 + w3;
+    let z3 = w7 + w3;
+    let z4 = w5 + w1;
+    const z5 = (z3 + z4) * 9633;
+    z1 *= -7373;
+    z2 *= -20995;
+    z3 = z3 * -16069 + z5;
+    z4 = z4 * -3196 + z5;
+    tmp0 = w7 * 2446 + z1 + z3;
+    tmp1 = w5 * 16819 + z2 + z4;
+    tmp2 = w3 * 25172 + z2 + z3;
+    tmp3 = w1 * 12299 + z1 + z4;
+    out[p] = (tmp10 + tmp3) >> 18;
+    out[p + 7] = (tmp10 - tmp3) >> 18;
+    out[p + 1] = (tmp11 + tmp2) >> 18;
+    out[p + 6] = (tmp11 - tmp2) >> 18;
+    out[p + 2] = (tmp12 + tmp1) >> 18;
+    out[p + 5] = (tmp12 - tmp1) >> 18;
+    out[p + 3] = (tmp13 + tmp0) >> 18;
+    out[p + 4] = (tmp13 - tmp0) >> 18;
+  }
+}
+
+/** jidctred.c jpeg_idct_4x4, 32-bit. */
+function idct4Int(b: Int32Array, out: Uint8ClampedArray, oo: number, stride: number): void {
+  for (let i = 0; i < 8; i++) {
+    if (i === 4) continue;
+    const c1 = b[8 + i] ?? 0;
+    const c2 = b[16 + i] ?? 0;
+    const c3 = b[24 + i] ?? 0;
+    const c5 = b[40 + i] ?? 0;
+    const c6 = b[48 + i] ?? 0;
+    const c7 = b[56 + i] ?? 0;
+    if ((c1 | c2 | c3 | c5 | c6 | c7) === 0) {
+      const dc = (b[i] ?? 0) * 4;
+      ws[i] = dc;
+      ws[8 + i] = dc;
+      ws[16 + i] = dc;
+      ws[24 + i] = dc;
+      continue;
+    }
+    const tmp0 = (b[i] ?? 0) * 16384 + 2048; // rounding for >> 12 folded in
+    const tmp2 = c2 * 15137 + c6 * -6270;
+    const tmp10 = tmp0 + tmp2;
+    const tmp12 = tmp0 - tmp2;
+    const t0 = c7 * -1730 + c5 * 11893 + c3 * -17799 + c1 * 8697;
+    const t2 = c7 * -4176 + c5 * -4926 + c3 * 7373 + c1 * 20995;
+    ws[i] = (tmp10 + t2) >> 12;
+    ws[24 + i] = (tmp10 - t2) >> 12;
+    ws[8 + i] = (tmp12 + t0) >> 12;
+    ws[16 + i] = (tmp12 - t0) >> 12;
+  }
+  const R = (1 << 18) + (128 << 19);
+  for (let r = 0, w = 0, p = oo; r < 4; r++, w += 8, p += stride) {
+    const w0 = ws[w] ?? 0;
+    const w1 = ws[w + 1] ?? 0;
+    const w2 = ws[w + 2] ?? 0;
+    const w3 = ws[w + 3] ?? 0;
+    const w5 = ws[w + 5] ?? 0;
+    const w6 = ws[w + 6] ?? 0;
+    const w7 = ws[w + 7] ?? 0;
+    if ((w1 | w2 | w3 | w5 | w6 | w7) === 0) {
+      const dc = ((w0 + 16) >> 5) + 128;
+      out[p] = dc;
+      out[p + 1] = dc;
+      out[p + 2] = dc;
+      out[p + 3] = dc;
+      continue;
+    }
+    const tmp0 = w0 * 16384 + R;
+    const tmp2 = w2 * 15137 + w6 * -6270;
+    const tmp10 = tmp0 + tmp2;
+    const tmp12 = tmp0 - tmp2;
+    const t0 = w7 * -1730 + w5 * 11893 + w3 * -17799 + w1 * 8697;
+    const t2 = w7 * -4176 + w5 * -4926 + w3 * 7373 + w1 * 20995;
+    out[p] = (tmp10 + t2) >> 19;
+    out[p + 3] = (tmp10 - t2) >> 19;
+    out[p + 1] = (tmp12 + t0) >> 19;
+    out[p + 2] = (tmp12 - t0) >> 19;
+  }
+}
+
+/** jidctred.c jpeg_idct_2x2, 32-bit. */
+function idct2Int(b: Int32Array, out: Uint8ClampedArray, oo: number, stride: number): void {
+  for (let i = 0; i < 8; i++) {
+    if (i === 2 || i === 4 || i === 6) continue;
+    const c1 = b[8 + i] ?? 0;
+    const c3 = b[24 + i] ?? 0;
+    const c5 = b[40 + i] ?? 0;
+    const c7 = b[56 + i] ?? 0;
+    if ((c1 | c3 | c5 | c7) === 0) {
+      const dc = (b[i] ?? 0) * 4;
+      ws[i] = dc;
+      ws[8 + i] = dc;
+      continue;
+    }
+    const tmp10 = (b[i] ?? 0) * 32768 + 4096;
+    const tmp0 = c7 * -5906 + c5 * 6967 + c3 * -10426 + c1 * 29692;
+    ws[i] = (tmp10 + tmp0) >> 13;
+    ws[8 + i] = (tmp10 - tmp0) >> 13;
+  }
+  const R = (1 << 19) + (128 << 20);
+  for (let r = 0, w = 0, p = oo; r < 2; r++, w += 8, p += stride) {
+    const w0 = ws[w] ?? 0;
+    const w1 = ws[w + 1] ?? 0;
+    const w3 = ws[w + 3] ?? 0;
+    const w5 = ws[w + 5] ?? 0;
+    const w7 = ws[w + 7] ?? 0;
+    if ((w1 | w3 | w5 | w7) === 0) {
+      const dc = ((w0 + 16) >> 5) + 128;
+      out[p] = dc;
+      out[p + 1] = dc;
+      continue;
+    }
+    const tmp10 = w0 * 32768 + R;
+    const tmp0 = w7 * -5906 + w5 * 6967 + w3 * -10426 + w1 * 29692;
+    out[p] = (tmp10 + tmp0) >> 20;
+    out[p + 1] = (tmp10 - tmp0) >> 20;
+  }
+}
 
 // ------------------------------------------------------------ structure ----
 
@@ -779,8 +1242,8 @@ class Decoder {
       const sel = b[p + 2 + 2 * i] ?? 0;
       const c = frame.comps.find((x) => x.id === id);
       if (!c || comps.includes(c)) throw invalid("JPEG scan names an unknown or repeated component");
-      c.dc = huffman(this.dcTables[sel >> 4]);
-      c.ac = huffman(this.acTables[sel & 15]);
+      c.dc = huffman(this.dcTables[sel >> 4], false);
+      c.ac = huffman(this.acTables[sel & 15], true);
       if (!c.qt) {
         const q = this.qts[c.tq];
         if (!q) throw invalid("JPEG component uses an undefined quantisation table");
@@ -853,30 +1316,34 @@ class Decoder {
   private decodeStreaming(r: BitReader, scan: Scan, frame: Frame): void {
     const output = this.makeOutput(frame);
     const comps = frame.comps;
-    // One MCU row of coefficients per component.
-    const rows = comps.map((c) => new Int16Array(c.bw * c.v * 64));
-    const order = scan.comps.map((c) => comps.indexOf(c));
+    // Each block is decoded into `blk` and inverse-transformed straight into
+    // its component's sample ring: no coefficient buffer, and the block is
+    // still in cache for the IDCT.
+    const blk = output.blk;
+    const planes = scan.comps.map((c) => output.plane(comps.indexOf(c)));
     const ri = this.restartInterval;
     let mcu = 0;
     for (let my = 0; my < frame.mcusY; my++) {
-      for (const row of rows) row.fill(0);
       for (let mx = 0; mx < frame.mcusX; mx++, mcu++) {
         if (ri && mcu > 0 && mcu % ri === 0) {
           r.restart();
           for (const c of comps) c.pred = 0;
         }
-        for (const ci of order) {
-          const c = comps[ci] as Component;
-          const row = rows[ci] as Int16Array;
+        for (const pl of planes) {
+          const c = pl.comp;
           for (let v = 0; v < c.v; v++) {
             for (let h = 0; h < c.h; h++) {
-              decodeBaselineBlock(r, c, row, (v * c.bw + mx * c.h + h) * 64);
+              const l1 = r.baselineBlock(c, blk);
+              const last = r.last;
+              const bx = mx * c.h + h;
+              if (bx < pl.blocksX) output.idct(pl, my * c.v + v, bx, blk, l1, last === 0);
+              clearBlock(blk, last);
             }
           }
         }
         r.checkOverrun();
       }
-      output.band(my, rows, 0);
+      output.endBand(my);
     }
     output.finish();
   }
@@ -1018,11 +1485,22 @@ class Decoder {
       if (!c.coefs) throw invalid("JPEG has a component that no scan codes");
     }
     const output = this.makeOutput(frame);
-    const coefs = frame.comps.map((c) => c.coefs as Int16Array);
-    for (let my = 0; my < frame.mcusY; my++) output.band(my, coefs, my);
+    for (let my = 0; my < frame.mcusY; my++) {
+      for (let i = 0; i < frame.comps.length; i++) output.idctStoredBand(output.plane(i), my);
+      output.endBand(my);
+    }
     output.finish();
     for (const c of frame.comps) c.coefs = undefined;
   }
+}
+
+/** Re-zeroes the entries of `blk` that a block decode wrote (zig-zag positions 0..last). */
+function clearBlock(blk: Int32Array, last: number): void {
+  if (last > 24) {
+    blk.fill(0);
+    return;
+  }
+  for (let k = 0; k <= last; k++) blk[ZIGZAG[k] ?? 0] = 0;
 }
 
 /** Huffman-decodes one sequential-mode block into `out` at `off` (natural order). */
@@ -1064,7 +1542,11 @@ interface Plane {
   comp: Component;
   /** Scaled block size for this component (1, 2, 4 or 8). */
   sc: number;
-  idct: Idct;
+  /** Float64 IDCT for blocks whose L1 norm exceeds `exactL1` (crafted files only). */
+  exact: Idct;
+  exactL1: number;
+  /** Only blocks that reach into the image need transforming. */
+  blocksX: number;
   /** Component samples at this scale (libjpeg's downsampled_width/height). */
   dw: number;
   dh: number;
@@ -1074,8 +1556,13 @@ interface Plane {
   stride: number;
   ringRows: number;
   ring: Uint8Array;
+  /** `ring`'s memory as clamped bytes: the 32-bit IDCTs store through it. */
+  ringC: Uint8ClampedArray;
   sums: Int32Array;
   row: Uint8Array;
+  /** Where the current output row's samples of this component are: src[srcOff + x]. */
+  src: Uint8Array;
+  srcOff: number;
 }
 
 const SCALEBITS = 16;
@@ -1083,6 +1570,7 @@ const ONE_HALF = 1 << (SCALEBITS - 1);
 const fix = (x: number): number => Math.floor(x * (1 << SCALEBITS) + 0.5);
 let colourTables: { crR: Int32Array; cbB: Int32Array; crG: Int32Array; cbG: Int32Array } | undefined;
 
+/** jdcolor.c build_ycc_rgb_table. */
 function tables(): NonNullable<typeof colourTables> {
   if (colourTables) return colourTables;
   const crR = new Int32Array(256);
@@ -1102,18 +1590,30 @@ function tables(): NonNullable<typeof colourTables> {
 
 const clamp8 = (v: number): number => (v < 0 ? 0 : Math.min(v, 255));
 
+/** Ring offset of component row `cy`, clamped to the component's rows (jdsample.c edge replication). */
+const ringRow = (pl: Plane, cy: number): number =>
+  ((cy < 0 ? 0 : cy >= pl.dh ? pl.dh - 1 : cy) % pl.ringRows) * pl.stride;
+
 /**
- * Receives one MCU row ("band") of coefficients at a time, IDCTs it at the
- * output scale into a 3-band ring per component, and emits the output rows of
- * the previous band (fancy upsampling needs one component row of context on
- * each side, so band r is emitted once band r+1 is in the ring).
+ * Receives one MCU row ("band") of blocks at a time, IDCTs them at the output
+ * scale into a 3-band ring per component, and emits the output rows of the
+ * previous band (fancy upsampling needs one component row of context on each
+ * side, so band r is emitted once band r+1 is in the ring).
  */
 class OutputStage {
   readonly outW: number;
   readonly outH: number;
   readonly out: Uint8Array;
+  /** `out`'s memory as clamped bytes: colour conversion stores through it (libjpeg's range_limit). */
+  private readonly outC: Uint8ClampedArray;
+  /** Decode buffer for the streaming path; all zero between blocks. */
+  readonly blk = new Int32Array(64);
+  /** Dequantisation buffer for stored coefficients. */
+  private readonly stored = new Int32Array(64);
   private readonly planes: Plane[];
   private readonly bandRows: number;
+  /** 4:2:0-style YCbCr at this scale: fused fancy upsampling + colour conversion. */
+  private readonly fusedH2V2: boolean;
   private emitted = 0;
   private lastBand = -1;
 
@@ -1128,7 +1628,7 @@ class OutputStage {
     this.outH = Math.ceil(height / denom);
     this.bandRows = maxV * S;
     const fancy = S > 1;
-    this.planes = frame.comps.map((comp) => {
+    this.planes = frame.comps.map((comp): Plane => {
       // jdmaster.c: enlarge a subsampled component's IDCT while that keeps
       // its sample grid an integral fraction of the output grid.
       let sc = S;
@@ -1147,10 +1647,13 @@ class OutputStage {
       else if (rh === 2 && rv === 2 && fancy && dw > 2) mode = Up.H2V2;
       const stride = comp.bw * sc;
       const ringRows = 3 * comp.v * sc;
+      const ring = new Uint8Array(stride * ringRows);
       return {
         comp,
         sc,
-        idct: IDCTS[sc] as Idct,
+        exact: IDCTS_EXACT[sc] as Idct,
+        exactL1: EXACT_L1[sc] ?? 0,
+        blocksX: Math.min(comp.bw, Math.ceil(dw / sc) + 1),
         dw,
         dh,
         rh,
@@ -1158,32 +1661,90 @@ class OutputStage {
         mode,
         stride,
         ringRows,
-        ring: new Uint8Array(stride * ringRows),
+        ring,
+        ringC: new Uint8ClampedArray(ring.buffer, ring.byteOffset, ring.length),
         sums: new Int32Array(mode === Up.H2V2 ? dw : 0),
         row: new Uint8Array(this.outW),
+        src: ring,
+        srcOff: 0,
       };
     });
     this.out = new Uint8Array(this.outW * this.outH * 3);
+    this.outC = new Uint8ClampedArray(this.out.buffer, this.out.byteOffset, this.out.length);
+    const [p0, p1, p2] = this.planes;
+    this.fusedH2V2 =
+      mode === "ycc" &&
+      p0 !== undefined &&
+      p1 !== undefined &&
+      p2 !== undefined &&
+      p0.mode === Up.Copy &&
+      p1.mode === Up.H2V2 &&
+      p2.mode === Up.H2V2 &&
+      p1.dw === p2.dw &&
+      p1.dh === p2.dh &&
+      p1.stride === p2.stride &&
+      p1.ringRows === p2.ringRows;
   }
 
-  /** IDCTs MCU row `band`; `coefs[i]` holds component i's blocks, block row `rowBase * v` first. */
-  band(band: number, coefs: Int16Array[], rowBase: number): void {
-    for (let i = 0; i < this.planes.length; i++) {
-      const pl = this.planes[i] as Plane;
-      const c = pl.comp;
-      const src = coefs[i] as Int16Array;
-      const q = c.qt as Int32Array;
-      const sc = pl.sc;
-      // Only blocks that reach into the image need transforming.
-      const blocksX = Math.min(c.bw, Math.ceil(pl.dw / sc) + 1);
-      for (let v = 0; v < c.v; v++) {
-        const ringRow = ((band * c.v + v) * sc) % pl.ringRows;
-        const srcRow = (rowBase * c.v + v) * c.bw;
-        for (let bx = 0; bx < blocksX; bx++) {
-          pl.idct(src, (srcRow + bx) * 64, q, pl.ring, ringRow * pl.stride + bx * sc, pl.stride);
+  plane(i: number): Plane {
+    return this.planes[i] as Plane;
+  }
+
+  /**
+   * Inverse-transforms one dequantised block (natural order) of `pl` at
+   * component block row `brow`, block column `bx`, into the ring.
+   * `l1` = sum of |coefficient|; `dcOnly` = every AC coefficient is zero.
+   */
+  idct(pl: Plane, brow: number, bx: number, blk: Int32Array, l1: number, dcOnly: boolean): void {
+    const sc = pl.sc;
+    const stride = pl.stride;
+    const oo = ((brow * sc) % pl.ringRows) * stride + bx * sc;
+    if (l1 > pl.exactL1) {
+      pl.exact(blk, pl.ring, oo, stride);
+      return;
+    }
+    const ring = pl.ringC;
+    if (dcOnly || sc === 1) {
+      // What every IDCT size computes for a DC-only block (both passes take
+      // their AC-free shortcut): DESCALE(dc << PASS1_BITS, PASS1_BITS + 3).
+      const v = (((blk[0] ?? 0) + 4) >> 3) + 128;
+      for (let r = 0, p = oo; r < sc; r++, p += stride) {
+        for (let x = 0; x < sc; x++) ring[p + x] = v;
+      }
+      return;
+    }
+    if (sc === 8) idct8Int(blk, ring, oo, stride);
+    else if (sc === 4) idct4Int(blk, ring, oo, stride);
+    else idct2Int(blk, ring, oo, stride);
+  }
+
+  /** IDCTs MCU row `band` of `pl` from its stored (progressive / multi-scan) coefficients. */
+  idctStoredBand(pl: Plane, band: number): void {
+    const c = pl.comp;
+    const src = c.coefs as Int16Array;
+    const q = c.qt as Int32Array;
+    const blk = this.stored;
+    for (let v = 0; v < c.v; v++) {
+      const brow = band * c.v + v;
+      for (let bx = 0; bx < pl.blocksX; bx++) {
+        const o = (brow * c.bw + bx) * 64;
+        const dc = (src[o] ?? 0) * (q[0] ?? 0);
+        blk[0] = dc;
+        let l1 = dc < 0 ? -dc : dc;
+        let ac = 0;
+        for (let k = 1; k < 64; k++) {
+          const x = (src[o + k] ?? 0) * (q[k] ?? 0);
+          blk[k] = x;
+          l1 += x < 0 ? -x : x;
+          ac |= x;
         }
+        this.idct(pl, brow, bx, blk, l1, ac === 0);
       }
     }
+  }
+
+  /** Band `band` is complete in every ring: the band before it can be output. */
+  endBand(band: number): void {
     if (band > 0) this.emit(band - 1);
     this.lastBand = band;
   }
@@ -1197,59 +1758,124 @@ class OutputStage {
     const y0 = band * this.bandRows;
     const y1 = Math.min(y0 + this.bandRows, this.outH);
     for (let y = y0; y < y1; y++) {
-      for (const pl of this.planes) upsampleRow(pl, y, this.outW);
-      this.convertRow(y);
+      if (this.fusedH2V2) this.rowH2V2(y);
+      else {
+        for (const pl of this.planes) upsampleRow(pl, y, this.outW);
+        this.convertRow(y);
+      }
       this.emitted++;
+    }
+  }
+
+  /**
+   * h2v2 fancy upsampling (jdsample.c h2v2_fancy_upsample) of both chroma
+   * planes fused with YCbCr->RGB: the vertical 3:1 sums of the current,
+   * previous and next chroma columns slide along the row, so nothing is
+   * written to an intermediate row buffer.
+   */
+  private rowH2V2(y: number): void {
+    const { crR, cbB, crG, cbG } = tables();
+    const [p0, p1, p2] = this.planes as [Plane, Plane, Plane];
+    const out = this.outC;
+    const w = this.outW;
+    const dw = p1.dw;
+    const yRing = p0.ring;
+    const yo = ringRow(p0, y);
+    const cy = y >> 1;
+    const near = ringRow(p1, cy);
+    const far = ringRow(p1, y & 1 ? cy + 1 : cy - 1);
+    const cbRing = p1.ring;
+    const crRing = p2.ring;
+    let cbCur = (cbRing[near] ?? 0) * 3 + (cbRing[far] ?? 0);
+    let crCur = (crRing[near] ?? 0) * 3 + (crRing[far] ?? 0);
+    let cbPrev = cbCur;
+    let crPrev = crCur;
+    let o = y * w * 3;
+    for (let c = 0, x = 0; c < dw && x < w; c++) {
+      const n = c + 1 < dw ? c + 1 : c;
+      const cbNext = (cbRing[near + n] ?? 0) * 3 + (cbRing[far + n] ?? 0);
+      const crNext = (crRing[near + n] ?? 0) * 3 + (crRing[far + n] ?? 0);
+      let cb = (cbCur * 3 + cbPrev + 8) >> 4;
+      let cr = (crCur * 3 + crPrev + 8) >> 4;
+      let Y = yRing[yo + x] ?? 0;
+      out[o] = Y + (crR[cr] ?? 0);
+      out[o + 1] = Y + (((cbG[cb] ?? 0) + (crG[cr] ?? 0)) >> SCALEBITS);
+      out[o + 2] = Y + (cbB[cb] ?? 0);
+      o += 3;
+      x++;
+      if (x < w) {
+        cb = (cbCur * 3 + cbNext + 7) >> 4;
+        cr = (crCur * 3 + crNext + 7) >> 4;
+        Y = yRing[yo + x] ?? 0;
+        out[o] = Y + (crR[cr] ?? 0);
+        out[o + 1] = Y + (((cbG[cb] ?? 0) + (crG[cr] ?? 0)) >> SCALEBITS);
+        out[o + 2] = Y + (cbB[cb] ?? 0);
+        o += 3;
+        x++;
+      }
+      cbPrev = cbCur;
+      crPrev = crCur;
+      cbCur = cbNext;
+      crCur = crNext;
     }
   }
 
   private convertRow(y: number): void {
     const out = this.out;
+    const outC = this.outC;
     const w = this.outW;
     let o = y * w * 3;
     const p = this.planes;
-    const r0 = (p[0] as Plane).row;
+    const p0 = p[0] as Plane;
+    const r0 = p0.src;
+    const o0 = p0.srcOff;
     if (this.mode === "gray") {
       for (let x = 0; x < w; x++, o += 3) {
-        const g = r0[x] ?? 0;
+        const g = r0[o0 + x] ?? 0;
         out[o] = g;
         out[o + 1] = g;
         out[o + 2] = g;
       }
       return;
     }
-    const r1 = (p[1] as Plane).row;
-    const r2 = (p[2] as Plane).row;
+    const p1 = p[1] as Plane;
+    const p2 = p[2] as Plane;
+    const r1 = p1.src;
+    const o1 = p1.srcOff;
+    const r2 = p2.src;
+    const o2 = p2.srcOff;
     if (this.mode === "rgb") {
       for (let x = 0; x < w; x++, o += 3) {
-        out[o] = r0[x] ?? 0;
-        out[o + 1] = r1[x] ?? 0;
-        out[o + 2] = r2[x] ?? 0;
+        out[o] = r0[o0 + x] ?? 0;
+        out[o + 1] = r1[o1 + x] ?? 0;
+        out[o + 2] = r2[o2 + x] ?? 0;
       }
       return;
     }
     const { crR, cbB, crG, cbG } = tables();
     if (this.mode === "ycc") {
       for (let x = 0; x < w; x++, o += 3) {
-        const Y = r0[x] ?? 0;
-        const cb = r1[x] ?? 0;
-        const cr = r2[x] ?? 0;
-        out[o] = clamp8(Y + (crR[cr] ?? 0));
-        out[o + 1] = clamp8(Y + (((cbG[cb] ?? 0) + (crG[cr] ?? 0)) >> SCALEBITS));
-        out[o + 2] = clamp8(Y + (cbB[cb] ?? 0));
+        const Y = r0[o0 + x] ?? 0;
+        const cb = r1[o1 + x] ?? 0;
+        const cr = r2[o2 + x] ?? 0;
+        outC[o] = Y + (crR[cr] ?? 0);
+        outC[o + 1] = Y + (((cbG[cb] ?? 0) + (crG[cr] ?? 0)) >> SCALEBITS);
+        outC[o + 2] = Y + (cbB[cb] ?? 0);
       }
       return;
     }
     // CMYK as stored by Adobe/Photoshop/PIL (inverted). YCCK -> that CMYK
     // first (jdcolor.c ycck_cmyk_convert). Then PIL's "CMYK;I" -> RGB:
     // c' = 255 - c, nk = 255 - k' = k, R = nk - muldiv255(c', nk).
-    const r3 = (p[3] as Plane).row;
+    const p3 = p[3] as Plane;
+    const r3 = p3.src;
+    const o3 = p3.srcOff;
     const ycck = this.mode === "ycck";
     for (let x = 0; x < w; x++, o += 3) {
-      let c = r0[x] ?? 0;
-      let m = r1[x] ?? 0;
-      let yy = r2[x] ?? 0;
-      const k = r3[x] ?? 0;
+      let c = r0[o0 + x] ?? 0;
+      let m = r1[o1 + x] ?? 0;
+      let yy = r2[o2 + x] ?? 0;
+      const k = r3[o3 + x] ?? 0;
       if (ycck) {
         const Y = c;
         const cb = m;
@@ -1270,18 +1896,23 @@ const muldiv255 = (a: number, b: number): number => {
   return ((t >> 8) + t) >> 8;
 };
 
-/** Fills `pl.row[0..w)` with component samples upsampled to output row `y` (jdsample.c). */
+/**
+ * Points `pl.src`/`pl.srcOff` at component samples upsampled to output row
+ * `y` (jdsample.c): the ring row itself when no upsampling is needed,
+ * otherwise `pl.row[0..w)` filled here.
+ */
 function upsampleRow(pl: Plane, y: number, w: number): void {
-  const { ring, stride, ringRows, dh, dw, row } = pl;
-  const at = (cy: number): number => ((cy < 0 ? 0 : cy >= dh ? dh - 1 : cy) % ringRows) * stride;
+  const { ring, dw, row } = pl;
+  if (pl.mode === Up.Copy) {
+    pl.src = ring;
+    pl.srcOff = ringRow(pl, y);
+    return;
+  }
+  pl.src = row;
+  pl.srcOff = 0;
   switch (pl.mode) {
-    case Up.Copy: {
-      const o = at(y);
-      row.set(ring.subarray(o, o + w));
-      return;
-    }
     case Up.Replicate: {
-      const o = at(Math.floor(y / pl.rv));
+      const o = ringRow(pl, Math.floor(y / pl.rv));
       const rh = pl.rh;
       for (let x = 0; x < w; x++) row[x] = ring[o + Math.floor(x / rh)] ?? 0;
       return;
@@ -1289,14 +1920,14 @@ function upsampleRow(pl: Plane, y: number, w: number): void {
     case Up.H1V2: {
       const cy = y >> 1;
       const odd = y & 1;
-      const near = at(cy);
-      const far = at(odd ? cy + 1 : cy - 1);
+      const near = ringRow(pl, cy);
+      const far = ringRow(pl, odd ? cy + 1 : cy - 1);
       const bias = odd ? 2 : 1;
       for (let x = 0; x < w; x++) row[x] = ((ring[near + x] ?? 0) * 3 + (ring[far + x] ?? 0) + bias) >> 2;
       return;
     }
     case Up.H2V1: {
-      const o = at(y);
+      const o = ringRow(pl, y);
       for (let c = 0, x = 0; c < dw && x < w; c++) {
         const here = (ring[o + c] ?? 0) * 3;
         row[x++] = (here + (ring[o + (c > 0 ? c - 1 : 0)] ?? 0) + 1) >> 2;
@@ -1307,8 +1938,8 @@ function upsampleRow(pl: Plane, y: number, w: number): void {
     case Up.H2V2: {
       const cy = y >> 1;
       const odd = y & 1;
-      const near = at(cy);
-      const far = at(odd ? cy + 1 : cy - 1);
+      const near = ringRow(pl, cy);
+      const far = ringRow(pl, odd ? cy + 1 : cy - 1);
       const sums = pl.sums;
       for (let c = 0; c < dw; c++) sums[c] = (ring[near + c] ?? 0) * 3 + (ring[far + c] ?? 0);
       for (let c = 0, x = 0; c < dw && x < w; c++) {
