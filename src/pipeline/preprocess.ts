@@ -297,9 +297,44 @@ export function preprocess(img: DecodedImage, spec: PreprocessSpec, input: Model
   const band = yw.hi - yw.lo;
   const tmp = new Float32Array(band * rowLen);
   {
+    // Two source rows per sweep: each weight is loaded once for both, and
+    // the six independent sums keep the FPU busy. Per value the operations
+    // and their order are exactly those of a plain per-row loop.
     const { start, taps, stride, weights } = xw;
-    for (let y = yw.lo; y < yw.hi; y++) {
-      const rowBase = y * W * 3;
+    const W3 = W * 3;
+    let y = yw.lo;
+    for (; y + 1 < yw.hi; y += 2) {
+      const rowBase = y * W3;
+      let o = (y - yw.lo) * rowLen;
+      for (let i = 0; i < nx; i++, o += 3) {
+        let p = rowBase + (start[i] ?? 0) * 3;
+        let wo = i * stride;
+        const end = wo + (taps[i] ?? 0);
+        let r = 0;
+        let g = 0;
+        let b = 0;
+        let r2 = 0;
+        let g2 = 0;
+        let b2 = 0;
+        for (; wo < end; wo++, p += 3) {
+          const w = weights[wo] ?? 0;
+          r += w * (data[p] ?? 0);
+          g += w * (data[p + 1] ?? 0);
+          b += w * (data[p + 2] ?? 0);
+          r2 += w * (data[p + W3] ?? 0);
+          g2 += w * (data[p + W3 + 1] ?? 0);
+          b2 += w * (data[p + W3 + 2] ?? 0);
+        }
+        tmp[o] = r;
+        tmp[o + 1] = g;
+        tmp[o + 2] = b;
+        tmp[o + rowLen] = r2;
+        tmp[o + rowLen + 1] = g2;
+        tmp[o + rowLen + 2] = b2;
+      }
+    }
+    for (; y < yw.hi; y++) {
+      const rowBase = y * W3;
       let o = (y - yw.lo) * rowLen;
       for (let i = 0; i < nx; i++) {
         let p = rowBase + (start[i] ?? 0) * 3;
@@ -321,43 +356,30 @@ export function preprocess(img: DecodedImage, spec: PreprocessSpec, input: Model
     }
   }
 
-  // Pass 2 (vertical) into the small stored-orientation result, accumulated
-  // in float64 (rounding the output once is closer to torch than float32 sums).
-  const small = new Float64Array(ny * rowLen);
-  {
-    const { start, taps, stride, weights } = yw;
-    for (let j = 0; j < ny; j++) {
-      const outBase = j * rowLen;
-      const n = taps[j] ?? 0;
-      let src = ((start[j] ?? 0) - yw.lo) * rowLen;
-      for (let k = 0; k < n; k++, src += rowLen) {
-        const w = weights[j * stride + k] ?? 0;
-        for (let q = 0; q < rowLen; q++) small[outBase + q] = (small[outBase + q] ?? 0) + w * (tmp[src + q] ?? 0);
-      }
-    }
-  }
-
-  // Offsets into `small` for each displayed output column / row (-1 = padding).
-  // With a transpose, displayed x walks stored rows and displayed y stored columns.
-  const colOff = new Int32Array(crop.width);
+  // Where each displayed output column / row reads from, in stored terms:
+  // the stored row (index into yw's outputs) and the stored column's offset
+  // in a tmp row (-1 = torchvision's zero padding). Without a transpose,
+  // displayed y picks the stored row and displayed x the column; with one,
+  // the other way round.
+  const colSrc = new Int32Array(crop.width);
   for (let x = 0; x < crop.width; x++) {
     const d = crop.left + x;
     if (d < 0 || d >= resized.width) {
-      colOff[x] = -1;
+      colSrc[x] = -1;
       continue;
     }
     const s = flipX ? resized.width - 1 - d : d;
-    colOff[x] = swap ? (s - syA) * rowLen : (s - sxA) * 3;
+    colSrc[x] = swap ? s - syA : (s - sxA) * 3;
   }
-  const rowOff = new Int32Array(crop.height);
+  const rowSrc = new Int32Array(crop.height);
   for (let y = 0; y < crop.height; y++) {
     const d = crop.top + y;
     if (d < 0 || d >= resized.height) {
-      rowOff[y] = -1;
+      rowSrc[y] = -1;
       continue;
     }
     const s = flipY ? resized.height - 1 - d : d;
-    rowOff[y] = swap ? (s - sxA) * 3 : (s - syA) * rowLen;
+    rowSrc[y] = swap ? (s - sxA) * 3 : s - syA;
   }
 
   // Normalise: (p * rescale - mean) / std, folded into one multiply-add.
@@ -375,29 +397,50 @@ export function preprocess(img: DecodedImage, spec: PreprocessSpec, input: Model
   const plane = OW * OH;
   const out = new Float32Array(plane * 3);
   const planar = input.layout === "NCHW";
-  for (let y = 0; y < OH; y++) {
-    const ro = rowOff[y] ?? -1;
-    for (let x = 0; x < OW; x++) {
-      const co = colOff[x] ?? -1;
+
+  // Pass 2 (vertical), fused with normalisation and the EXIF mapping: every
+  // kept resized value is one vertical dot product over `tmp`, accumulated in
+  // float64 in tap order (rounding the output once is closer to torch than
+  // float32 sums), scaled and stored straight into the tensor. The outer loop
+  // walks stored rows and the inner one stored columns, so `tmp` is read
+  // along its rows whichever way the image is oriented.
+  const { start, taps, stride, weights } = yw;
+  const rowsOuter = !swap;
+  const nOuter = rowsOuter ? OH : OW;
+  const nInner = rowsOuter ? OW : OH;
+  const outerSrc = rowsOuter ? rowSrc : colSrc; // stored row per outer index
+  const innerSrc = rowsOuter ? colSrc : rowSrc; // stored column offset per inner index
+  const outerStep = rowsOuter ? OW : 1; // pixel index step per outer / inner index
+  const innerStep = rowsOuter ? 1 : OW;
+  for (let a = 0; a < nOuter; a++) {
+    const j = outerSrc[a] ?? -1;
+    const n = j < 0 ? 0 : (taps[j] ?? 0);
+    const rowBase = j < 0 ? 0 : ((start[j] ?? 0) - yw.lo) * rowLen;
+    const w0 = j * stride;
+    let pix = a * outerStep;
+    for (let b = 0; b < nInner; b++, pix += innerStep) {
+      const i = innerSrc[b] ?? -1;
       let r = 0;
       let g = 0;
-      let b = 0;
-      if (ro >= 0 && co >= 0) {
-        const i = ro + co;
-        r = small[i] ?? 0;
-        g = small[i + 1] ?? 0;
-        b = small[i + 2] ?? 0;
+      let bl = 0;
+      if (i >= 0) {
+        let src = rowBase + i;
+        for (let k = 0; k < n; k++, src += rowLen) {
+          const w = weights[w0 + k] ?? 0;
+          r += w * (tmp[src] ?? 0);
+          g += w * (tmp[src + 1] ?? 0);
+          bl += w * (tmp[src + 2] ?? 0);
+        }
       }
-      const pix = y * OW + x;
       if (planar) {
         out[pix] = r * k0 + b0;
         out[plane + pix] = g * k1 + b1;
-        out[2 * plane + pix] = b * k2 + b2;
+        out[2 * plane + pix] = bl * k2 + b2;
       } else {
         const o = pix * 3;
         out[o] = r * k0 + b0;
         out[o + 1] = g * k1 + b1;
-        out[o + 2] = b * k2 + b2;
+        out[o + 2] = bl * k2 + b2;
       }
     }
   }
