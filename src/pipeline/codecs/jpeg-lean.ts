@@ -100,6 +100,8 @@ const ZIGZAG = new Uint8Array([
 ]);
 
 const LOOK_BITS = 9;
+/** Peek width of the fast-AC table (see Huffman.fast). */
+const FAST_BITS = 10;
 
 /**
  * A DHT table as defined in the file. Decode tables are built only when a
@@ -116,10 +118,11 @@ interface Huffman {
   /** (length << 8) | symbol for codes of <= LOOK_BITS bits, 0 otherwise. */
   look: Uint16Array;
   /**
-   * AC tables only (stb_image's "fast AC"): for a LOOK_BITS-bit peek whose
-   * code AND magnitude bits both fit in it, (value << 8) | (run << 4) | bits
-   * consumed, so the common small coefficient costs one lookup instead of a
-   * code lookup plus a separate receive/extend. 0 = take the general path.
+   * AC tables only (stb_image's "fast AC"): for a FAST_BITS-bit peek whose
+   * code AND magnitude bits both fit in it, (value << 12) | (run << 4) | bits
+   * consumed, so the common small coefficient (and EOB, as a run of 64)
+   * costs one lookup instead of a code lookup plus a separate
+   * receive/extend. 0 = take the general path.
    */
   fast?: Int32Array;
   maxcode: Int32Array;
@@ -133,6 +136,7 @@ function buildHuffman(counts: Uint8Array, vals: Uint8Array, ac: boolean): Huffma
   const mincode = new Int32Array(17);
   const valptr = new Int32Array(17);
   const look = new Uint16Array(1 << LOOK_BITS);
+  const fast = ac ? new Int32Array(1 << FAST_BITS) : undefined;
   let code = 0;
   let k = 0;
   for (let l = 1; l <= 16; l++) {
@@ -142,10 +146,24 @@ function buildHuffman(counts: Uint8Array, vals: Uint8Array, ac: boolean): Huffma
     if (n > 0) {
       if (code + n > 1 << l) throw invalid("JPEG Huffman table is over-subscribed");
       for (let i = 0; i < n; i++) {
+        const sym = vals[k + i] ?? 0;
         if (l <= LOOK_BITS) {
           const shift = LOOK_BITS - l;
-          const entry = (l << 8) | (vals[k + i] ?? 0);
-          look.fill(entry, (code + i) << shift, (code + i + 1) << shift);
+          look.fill((l << 8) | sym, (code + i) << shift, (code + i + 1) << shift);
+        }
+        // Fast AC: every peek that starts with this code and then its s
+        // magnitude bits, when both fit in FAST_BITS.
+        const s = sym & 15;
+        if (fast && l + s <= FAST_BITS) {
+          const shift = FAST_BITS - l - s;
+          // ZRL (0xF0) is "15 zeros, then a zero": run 15, value 0. Any other
+          // s = 0 symbol is EOB: a run of 64 takes k past the block's end.
+          const run = s === 0 && sym !== 0xf0 ? 64 : sym >> 4;
+          for (let m = 0; m < 1 << s; m++) {
+            const first = (((code + i) << s) | m) << shift;
+            const value = s === 0 ? 0 : extendBits(m, s);
+            fast.fill((value << 12) | (run << 4) | (l + s), first, first + (1 << shift));
+          }
         }
       }
       maxcode[l] = code + n - 1;
@@ -153,22 +171,7 @@ function buildHuffman(counts: Uint8Array, vals: Uint8Array, ac: boolean): Huffma
     code = (code + n) << 1;
     k += n;
   }
-  const h: Huffman = { look, maxcode, mincode, valptr, vals };
-  if (ac) {
-    const fast = new Int32Array(1 << LOOK_BITS);
-    for (let i = 0; i < 1 << LOOK_BITS; i++) {
-      const e = look[i] ?? 0;
-      const len = e >> 8;
-      const s = e & 15;
-      // s === 0 is EOB/ZRL; those keep the general path (they end or skip, no value).
-      if (e === 0 || s === 0 || len + s > LOOK_BITS) continue;
-      const bits = (i >> (LOOK_BITS - len - s)) & ((1 << s) - 1);
-      const v = bits < 1 << (s - 1) ? bits - (1 << s) + 1 : bits;
-      fast[i] = (v << 8) | (e & 0xf0) | (len + s);
-    }
-    h.fast = fast;
-  }
-  return h;
+  return fast ? { look, fast, maxcode, mincode, valptr, vals } : { look, maxcode, mincode, valptr, vals };
 }
 
 function huffman(spec: HuffmanSpec | undefined, ac: boolean): Huffman | undefined {
@@ -268,8 +271,7 @@ class BitReader {
   extend(s: number): number {
     if (s === 0) return 0;
     if (s > 16) throw invalid("JPEG coefficient magnitude out of range");
-    const v = this.bits(s);
-    return v < 1 << (s - 1) ? v - (1 << s) + 1 : v;
+    return extendBits(this.bits(s), s);
   }
 
   decode(h: Huffman): number {
@@ -360,13 +362,13 @@ class BitReader {
       cnt -= t;
       // t may be 16: take the bits as an unsigned 32-bit value before masking.
       const bits = (acc >>> cnt) & ((1 << t) - 1);
-      c.pred += bits < 1 << (t - 1) ? bits - (1 << t) + 1 : bits;
+      c.pred += extendBits(bits, t);
     }
     // The coefficient store was an Int16Array: keep its wrap-around for the
     // (only hostile) DC predictions outside int16. AC values never exceed it.
     const dc = ((c.pred << 16) >> 16) * (q[0] ?? 0);
     blk[0] = dc;
-    let l1 = dc < 0 ? -dc : dc;
+    let l1 = Math.abs(dc);
     let last = 0;
     const ac = c.ac as Huffman;
     const look = ac.look;
@@ -388,20 +390,19 @@ class BitReader {
           ff = this.ff;
         }
       }
-      const peek = (acc >>> (cnt - LOOK_BITS)) & ((1 << LOOK_BITS) - 1);
-      const f = fast[peek] ?? 0;
+      const f = fast[(acc >>> (cnt - FAST_BITS)) & ((1 << FAST_BITS) - 1)] ?? 0;
       if (f !== 0) {
         cnt -= f & 15;
-        k += (f >> 4) & 15;
+        k += (f >> 4) & 127;
         if (k > 63) break;
         const z = ZIGZAG[k] ?? 0;
-        const v = (f >> 8) * (q[z] ?? 0);
+        const v = (f >> 12) * (q[z] ?? 0);
         blk[z] = v;
-        l1 += v < 0 ? -v : v;
+        l1 += Math.abs(v);
         last = k++;
         continue;
       }
-      let rs = look[peek] ?? 0;
+      let rs = look[(acc >>> (cnt - LOOK_BITS)) & ((1 << LOOK_BITS) - 1)] ?? 0;
       if (rs !== 0) {
         cnt -= rs >> 8;
         rs &= 255;
@@ -438,9 +439,9 @@ class BitReader {
       const bits = (acc >>> cnt) & ((1 << s) - 1);
       if (k > 63) break;
       const z = ZIGZAG[k] ?? 0;
-      const v = (bits < 1 << (s - 1) ? bits - (1 << s) + 1 : bits) * (q[z] ?? 0);
+      const v = extendBits(bits, s) * (q[z] ?? 0);
       blk[z] = v;
-      l1 += v < 0 ? -v : v;
+      l1 += Math.abs(v);
       last = k++;
     }
     this.acc = acc;
@@ -488,6 +489,13 @@ class BitReader {
     throw invalid("JPEG is truncated: no end-of-image marker (scan data ends early)");
   }
 }
+
+/**
+ * JPEG EXTEND of the s-bit magnitude `bits` (s in 1..16), branch-free like
+ * libjpeg-turbo's HUFF_EXTEND: a sign test on coefficient values is a coin
+ * flip for the branch predictor.
+ */
+const extendBits = (bits: number, s: number): number => bits + (((bits - (1 << (s - 1))) >> 31) & ((-1 << s) + 1));
 
 function nextFF(d: Uint8Array, pos: number): number {
   const i = d.indexOf(0xff, pos);
@@ -1730,12 +1738,12 @@ class OutputStage {
         const o = (brow * c.bw + bx) * 64;
         const dc = (src[o] ?? 0) * (q[0] ?? 0);
         blk[0] = dc;
-        let l1 = dc < 0 ? -dc : dc;
+        let l1 = Math.abs(dc);
         let ac = 0;
         for (let k = 1; k < 64; k++) {
           const x = (src[o + k] ?? 0) * (q[k] ?? 0);
           blk[k] = x;
-          l1 += x < 0 ? -x : x;
+          l1 += Math.abs(x);
           ac |= x;
         }
         this.idct(pl, brow, bx, blk, l1, ac === 0);
