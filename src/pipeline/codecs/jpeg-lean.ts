@@ -1766,8 +1766,13 @@ class OutputStage {
     const y0 = band * this.bandRows;
     const y1 = Math.min(y0 + this.bandRows, this.outH);
     for (let y = y0; y < y1; y++) {
-      if (this.fusedH2V2) this.rowH2V2(y);
-      else {
+      if (this.fusedH2V2) {
+        if ((y & 1) === 0 && y + 1 < y1) {
+          this.rowPairH2V2(y);
+          this.emitted++;
+          y++;
+        } else this.rowH2V2(y, 0);
+      } else {
         for (const pl of this.planes) upsampleRow(pl, y, this.outW);
         this.convertRow(y);
       }
@@ -1776,14 +1781,103 @@ class OutputStage {
   }
 
   /**
-   * h2v2 fancy upsampling (jdsample.c h2v2_fancy_upsample) of both chroma
-   * planes fused with YCbCr->RGB: the vertical 3:1 sums of the current,
-   * previous and next chroma columns slide along the row, so nothing is
-   * written to an intermediate row buffer.
+   * Output rows y and y + 1 (y even) of h2v2 fancy upsampling (jdsample.c
+   * h2v2_fancy_upsample) fused with YCbCr->RGB. Both rows lie between the
+   * same chroma rows: row y blends chroma row y/2 with the one above (3:1),
+   * row y + 1 with the one below. Horizontally each chroma column c gives
+   * output columns 2c and 2c + 1 from its vertical sum and its left / right
+   * neighbour's (3:1 again); the sums of the previous, current and next
+   * column slide along in registers. Nothing is written to a row buffer.
    */
-  private rowH2V2(y: number): void {
+  private rowPairH2V2(y: number): void {
     const { crR, cbB, crG, cbG } = tables();
-    const [p0, p1, p2] = this.planes as [Plane, Plane, Plane];
+    const p0 = this.planes[0] as Plane;
+    const p1 = this.planes[1] as Plane;
+    const cbRing = p1.ring;
+    const crRing = (this.planes[2] as Plane).ring;
+    const out = this.outC;
+    const w = this.outW;
+    const dw = p1.dw;
+    const yRing = p0.ring;
+    const ya = ringRow(p0, y);
+    const yb = ringRow(p0, y + 1);
+    const cy = y >> 1;
+    const near = ringRow(p1, cy);
+    const above = ringRow(p1, cy - 1);
+    const below = ringRow(p1, cy + 1);
+    // Vertical sums: a* for row y (Cb, Cr), b* for row y + 1.
+    let nCb = (cbRing[near] ?? 0) * 3;
+    let nCr = (crRing[near] ?? 0) * 3;
+    let aCb = nCb + (cbRing[above] ?? 0);
+    let aCr = nCr + (crRing[above] ?? 0);
+    let bCb = nCb + (cbRing[below] ?? 0);
+    let bCr = nCr + (crRing[below] ?? 0);
+    let aCbPrev = aCb;
+    let aCrPrev = aCr;
+    let bCbPrev = bCb;
+    let bCrPrev = bCr;
+    let oa = y * w * 3;
+    const ob = w * 3; // row y + 1 relative to row y
+    // Columns whose two output pixels both exist; the rest (an odd width's
+    // last column) goes through rowH2V2.
+    const full = Math.min(dw, w >> 1);
+    for (let c = 0, x = 0; c < full; c++, x += 2, oa += 6) {
+      const n = c + 1 < dw ? c + 1 : c;
+      nCb = (cbRing[near + n] ?? 0) * 3;
+      nCr = (crRing[near + n] ?? 0) * 3;
+      const aCbNext = nCb + (cbRing[above + n] ?? 0);
+      const aCrNext = nCr + (crRing[above + n] ?? 0);
+      const bCbNext = nCb + (cbRing[below + n] ?? 0);
+      const bCrNext = nCr + (crRing[below + n] ?? 0);
+      // Row y, columns x and x + 1.
+      let cb = (aCb * 3 + aCbPrev + 8) >> 4;
+      let cr = (aCr * 3 + aCrPrev + 8) >> 4;
+      let Y = yRing[ya + x] ?? 0;
+      out[oa] = Y + (crR[cr] ?? 0);
+      out[oa + 1] = Y + (((cbG[cb] ?? 0) + (crG[cr] ?? 0)) >> SCALEBITS);
+      out[oa + 2] = Y + (cbB[cb] ?? 0);
+      cb = (aCb * 3 + aCbNext + 7) >> 4;
+      cr = (aCr * 3 + aCrNext + 7) >> 4;
+      Y = yRing[ya + x + 1] ?? 0;
+      out[oa + 3] = Y + (crR[cr] ?? 0);
+      out[oa + 4] = Y + (((cbG[cb] ?? 0) + (crG[cr] ?? 0)) >> SCALEBITS);
+      out[oa + 5] = Y + (cbB[cb] ?? 0);
+      // Row y + 1.
+      const o = oa + ob;
+      cb = (bCb * 3 + bCbPrev + 8) >> 4;
+      cr = (bCr * 3 + bCrPrev + 8) >> 4;
+      Y = yRing[yb + x] ?? 0;
+      out[o] = Y + (crR[cr] ?? 0);
+      out[o + 1] = Y + (((cbG[cb] ?? 0) + (crG[cr] ?? 0)) >> SCALEBITS);
+      out[o + 2] = Y + (cbB[cb] ?? 0);
+      cb = (bCb * 3 + bCbNext + 7) >> 4;
+      cr = (bCr * 3 + bCrNext + 7) >> 4;
+      Y = yRing[yb + x + 1] ?? 0;
+      out[o + 3] = Y + (crR[cr] ?? 0);
+      out[o + 4] = Y + (((cbG[cb] ?? 0) + (crG[cr] ?? 0)) >> SCALEBITS);
+      out[o + 5] = Y + (cbB[cb] ?? 0);
+      aCbPrev = aCb;
+      aCrPrev = aCr;
+      bCbPrev = bCb;
+      bCrPrev = bCr;
+      aCb = aCbNext;
+      aCr = aCrNext;
+      bCb = bCbNext;
+      bCr = bCrNext;
+    }
+    if (full < dw) {
+      this.rowH2V2(y, full);
+      this.rowH2V2(y + 1, full);
+    }
+  }
+
+  /** One output row of the fused h2v2 path, from chroma column c0 on (see rowPairH2V2). */
+  private rowH2V2(y: number, c0: number): void {
+    const { crR, cbB, crG, cbG } = tables();
+    const p0 = this.planes[0] as Plane;
+    const p1 = this.planes[1] as Plane;
+    const cbRing = p1.ring;
+    const crRing = (this.planes[2] as Plane).ring;
     const out = this.outC;
     const w = this.outW;
     const dw = p1.dw;
@@ -1792,14 +1886,13 @@ class OutputStage {
     const cy = y >> 1;
     const near = ringRow(p1, cy);
     const far = ringRow(p1, y & 1 ? cy + 1 : cy - 1);
-    const cbRing = p1.ring;
-    const crRing = p2.ring;
-    let cbCur = (cbRing[near] ?? 0) * 3 + (cbRing[far] ?? 0);
-    let crCur = (crRing[near] ?? 0) * 3 + (crRing[far] ?? 0);
-    let cbPrev = cbCur;
-    let crPrev = crCur;
-    let o = y * w * 3;
-    for (let c = 0, x = 0; c < dw && x < w; c++) {
+    const cp = c0 > 0 ? c0 - 1 : 0;
+    let cbCur = (cbRing[near + c0] ?? 0) * 3 + (cbRing[far + c0] ?? 0);
+    let crCur = (crRing[near + c0] ?? 0) * 3 + (crRing[far + c0] ?? 0);
+    let cbPrev = (cbRing[near + cp] ?? 0) * 3 + (cbRing[far + cp] ?? 0);
+    let crPrev = (crRing[near + cp] ?? 0) * 3 + (crRing[far + cp] ?? 0);
+    let o = (y * w + 2 * c0) * 3;
+    for (let c = c0, x = 2 * c0; c < dw && x < w; c++) {
       const n = c + 1 < dw ? c + 1 : c;
       const cbNext = (cbRing[near + n] ?? 0) * 3 + (cbRing[far + n] ?? 0);
       const crNext = (crRing[near + n] ?? 0) * 3 + (crRing[far + n] ?? 0);
