@@ -893,6 +893,100 @@ function idct8Int(b: Int32Array, out: Uint8ClampedArray, oo: number, stride: num
   }
 }
 
+/**
+ * idct8Int for a block whose non-zero coefficients all lie in the top-left
+ * 4x4 (zig-zag index <= 9; common in smooth areas and at lower qualities):
+ * the same arithmetic with the terms of the known-zero inputs dropped, and
+ * pass 1 only over the four columns that can be non-zero.
+ */
+function idct8Int4x4(b: Int32Array, out: Uint8ClampedArray, oo: number, stride: number): void {
+  for (let i = 0; i < 4; i++) {
+    const c1 = b[8 + i] ?? 0;
+    const c2 = b[16 + i] ?? 0;
+    const c3 = b[24 + i] ?? 0;
+    if ((c1 | c2 | c3) === 0) {
+      const dc = (b[i] ?? 0) * 4;
+      ws[i] = dc;
+      ws[8 + i] = dc;
+      ws[16 + i] = dc;
+      ws[24 + i] = dc;
+      ws[32 + i] = dc;
+      ws[40 + i] = dc;
+      ws[48 + i] = dc;
+      ws[56 + i] = dc;
+      continue;
+    }
+    const z = c2 * 4433;
+    const tmp3e = z + c2 * 6270;
+    const tmp0e = (b[i] ?? 0) * 8192;
+    const tmp10 = tmp0e + tmp3e;
+    const tmp13 = tmp0e - tmp3e;
+    const tmp11 = tmp0e + z;
+    const tmp12 = tmp0e - z;
+    const z5 = (c3 + c1) * 9633;
+    const z1 = c1 * -7373;
+    const z2 = c3 * -20995;
+    const z3 = c3 * -16069 + z5;
+    const z4 = c1 * -3196 + z5;
+    const tmp0 = z1 + z3;
+    const tmp1 = z2 + z4;
+    const tmp2 = c3 * 25172 + z2 + z3;
+    const tmp3 = c1 * 12299 + z1 + z4;
+    ws[i] = (tmp10 + tmp3 + 1024) >> 11;
+    ws[56 + i] = (tmp10 - tmp3 + 1024) >> 11;
+    ws[8 + i] = (tmp11 + tmp2 + 1024) >> 11;
+    ws[48 + i] = (tmp11 - tmp2 + 1024) >> 11;
+    ws[16 + i] = (tmp12 + tmp1 + 1024) >> 11;
+    ws[40 + i] = (tmp12 - tmp1 + 1024) >> 11;
+    ws[24 + i] = (tmp13 + tmp0 + 1024) >> 11;
+    ws[32 + i] = (tmp13 - tmp0 + 1024) >> 11;
+  }
+  // Columns 4..7 of the workspace are all zero (never written here).
+  const R = (1 << 17) + (128 << 18);
+  for (let r = 0, w = 0, p = oo; r < 8; r++, w += 8, p += stride) {
+    const w0 = ws[w] ?? 0;
+    const w1 = ws[w + 1] ?? 0;
+    const w2 = ws[w + 2] ?? 0;
+    const w3 = ws[w + 3] ?? 0;
+    if ((w1 | w2 | w3) === 0) {
+      const dc = ((w0 + 16) >> 5) + 128;
+      out[p] = dc;
+      out[p + 1] = dc;
+      out[p + 2] = dc;
+      out[p + 3] = dc;
+      out[p + 4] = dc;
+      out[p + 5] = dc;
+      out[p + 6] = dc;
+      out[p + 7] = dc;
+      continue;
+    }
+    const z = w2 * 4433;
+    const tmp3e = z + w2 * 6270;
+    const tmp0e = w0 * 8192 + R;
+    const tmp10 = tmp0e + tmp3e;
+    const tmp13 = tmp0e - tmp3e;
+    const tmp11 = tmp0e + z;
+    const tmp12 = tmp0e - z;
+    const z5 = (w3 + w1) * 9633;
+    const z1 = w1 * -7373;
+    const z2 = w3 * -20995;
+    const z3 = w3 * -16069 + z5;
+    const z4 = w1 * -3196 + z5;
+    const tmp0 = z1 + z3;
+    const tmp1 = z2 + z4;
+    const tmp2 = w3 * 25172 + z2 + z3;
+    const tmp3 = w1 * 12299 + z1 + z4;
+    out[p] = (tmp10 + tmp3) >> 18;
+    out[p + 7] = (tmp10 - tmp3) >> 18;
+    out[p + 1] = (tmp11 + tmp2) >> 18;
+    out[p + 6] = (tmp11 - tmp2) >> 18;
+    out[p + 2] = (tmp12 + tmp1) >> 18;
+    out[p + 5] = (tmp12 - tmp1) >> 18;
+    out[p + 3] = (tmp13 + tmp0) >> 18;
+    out[p + 4] = (tmp13 - tmp0) >> 18;
+  }
+}
+
 /** jidctred.c jpeg_idct_4x4, 32-bit. */
 function idct4Int(b: Int32Array, out: Uint8ClampedArray, oo: number, stride: number): void {
   for (let i = 0; i < 8; i++) {
@@ -1344,7 +1438,7 @@ class Decoder {
               const l1 = r.baselineBlock(c, blk);
               const last = r.last;
               const bx = mx * c.h + h;
-              if (bx < pl.blocksX) output.idct(pl, my * c.v + v, bx, blk, l1, last === 0);
+              if (bx < pl.blocksX) output.idct(pl, my * c.v + v, bx, blk, l1, last);
               clearBlock(blk, last);
             }
           }
@@ -1701,9 +1795,10 @@ class OutputStage {
   /**
    * Inverse-transforms one dequantised block (natural order) of `pl` at
    * component block row `brow`, block column `bx`, into the ring.
-   * `l1` = sum of |coefficient|; `dcOnly` = every AC coefficient is zero.
+   * `l1` = sum of |coefficient|; every coefficient past zig-zag index
+   * `last` is zero (0: DC only).
    */
-  idct(pl: Plane, brow: number, bx: number, blk: Int32Array, l1: number, dcOnly: boolean): void {
+  idct(pl: Plane, brow: number, bx: number, blk: Int32Array, l1: number, last: number): void {
     const sc = pl.sc;
     const stride = pl.stride;
     const oo = ((brow * sc) % pl.ringRows) * stride + bx * sc;
@@ -1712,7 +1807,7 @@ class OutputStage {
       return;
     }
     const ring = pl.ringC;
-    if (dcOnly || sc === 1) {
+    if (last === 0 || sc === 1) {
       // What every IDCT size computes for a DC-only block (both passes take
       // their AC-free shortcut): DESCALE(dc << PASS1_BITS, PASS1_BITS + 3).
       const v = (((blk[0] ?? 0) + 4) >> 3) + 128;
@@ -1721,8 +1816,10 @@ class OutputStage {
       }
       return;
     }
-    if (sc === 8) idct8Int(blk, ring, oo, stride);
-    else if (sc === 4) idct4Int(blk, ring, oo, stride);
+    if (sc === 8) {
+      if (last <= 9) idct8Int4x4(blk, ring, oo, stride);
+      else idct8Int(blk, ring, oo, stride);
+    } else if (sc === 4) idct4Int(blk, ring, oo, stride);
     else idct2Int(blk, ring, oo, stride);
   }
 
@@ -1746,7 +1843,7 @@ class OutputStage {
           l1 += Math.abs(x);
           ac |= x;
         }
-        this.idct(pl, brow, bx, blk, l1, ac === 0);
+        this.idct(pl, brow, bx, blk, l1, ac === 0 ? 0 : 63);
       }
     }
   }
