@@ -451,6 +451,105 @@ class BitReader {
     return l1;
   }
 
+  /**
+   * One block of a progressive AC refinement scan (G.1.2.3; libjpeg's
+   * decode_mcu_AC_refine) over zig-zag positions ss..se of the block at
+   * `off`, with `eobrun` blocks of the band still to go in an EOB run.
+   * Returns the new EOB run. `nzEnd` (per block) bounds the zig-zag index
+   * of the last non-zero coefficient and is kept up to date. The correction bits (one per already non-zero
+   * coefficient passed) are read inline with the reader state in locals, and
+   * applied without branching on the bit or the coefficient's sign: both
+   * are coin flips for the branch predictor.
+   */
+  refine(
+    ac: Huffman,
+    coefs: Int16Array,
+    nzEnd: Uint8Array,
+    off: number,
+    ss: number,
+    se: number,
+    al: number,
+    eobrun: number,
+  ): number {
+    const p1 = 1 << al;
+    const m1 = -1 << al;
+    let k = ss;
+    let acc = this.acc;
+    let cnt = this.cnt;
+    if (eobrun === 0) {
+      for (; k <= se; k++) {
+        this.acc = acc;
+        this.cnt = cnt;
+        const rs = this.decode(ac);
+        let run = rs >> 4;
+        let s = rs & 15;
+        if (s) {
+          // s must be 1 in a refinement scan; libjpeg warns and carries on.
+          s = this.bit() ? p1 : m1;
+        } else if (run !== 15) {
+          eobrun = (1 << run) + this.bits(run);
+          acc = this.acc;
+          cnt = this.cnt;
+          break;
+        }
+        acc = this.acc;
+        cnt = this.cnt;
+        do {
+          const z = off + (ZIGZAG[k] ?? 0);
+          const cur = coefs[z] ?? 0;
+          if (cur !== 0) {
+            if (cnt < 1) {
+              this.acc = acc;
+              this.cnt = cnt;
+              this.fill();
+              acc = this.acc;
+              cnt = this.cnt;
+            }
+            cnt--;
+            // bit set and p1 not yet set: move |cur| up by p1.
+            const apply = (acc >>> cnt) & 1 & ~(cur >> al);
+            const sign = cur >> 31;
+            coefs[z] = cur + apply * ((p1 ^ sign) - sign);
+          } else {
+            if (--run < 0) break;
+          }
+          k++;
+        } while (k <= se);
+        if (s && k <= 63) {
+          coefs[off + (ZIGZAG[k] ?? 0)] = s;
+          if (k > (nzEnd[off >> 6] ?? 0)) nzEnd[off >> 6] = k;
+        }
+      }
+    }
+    if (eobrun > 0) {
+      // Inside an EOB run (most blocks of a refinement scan): only correction
+      // bits, one per non-zero coefficient, and none past the block's last
+      // non-zero coefficient.
+      const end = Math.min(se, nzEnd[off >> 6] ?? 63);
+      for (; k <= end; k++) {
+        const z = off + (ZIGZAG[k] ?? 0);
+        const cur = coefs[z] ?? 0;
+        if (cur !== 0) {
+          if (cnt < 1) {
+            this.acc = acc;
+            this.cnt = cnt;
+            this.fill();
+            acc = this.acc;
+            cnt = this.cnt;
+          }
+          cnt--;
+          const apply = (acc >>> cnt) & 1 & ~(cur >> al);
+          const sign = cur >> 31;
+          coefs[z] = cur + apply * ((p1 ^ sign) - sign);
+        }
+      }
+      eobrun--;
+    }
+    this.acc = acc;
+    this.cnt = cnt;
+    return eobrun;
+  }
+
   overrun(): boolean {
     return this.cnt < this.fake;
   }
@@ -782,6 +881,24 @@ const EXACT_L1: Record<number, number> = {
   1: Number.POSITIVE_INFINITY,
 };
 
+/**
+ * Natural-order coefficient positions each IDCT size reads, DC first: 4x4
+ * ignores row and column 4, 2x2 reads rows and columns 0, 1, 3, 5, 7 only,
+ * 1x1 the DC alone.
+ */
+const USED_COEFS: Record<number, Uint8Array> = (() => {
+  const pick = (keep: number[]): Uint8Array =>
+    Uint8Array.from(
+      Array.from({ length: 64 }, (_, k) => k).filter((k) => keep.includes(k >> 3) && keep.includes(k & 7)),
+    );
+  return {
+    8: pick([0, 1, 2, 3, 4, 5, 6, 7]),
+    4: pick([0, 1, 2, 3, 5, 6, 7]),
+    2: pick([0, 1, 3, 5, 7]),
+    1: Uint8Array.of(0),
+  };
+})();
+
 /** jidctint.c jpeg_idct_islow, 32-bit (see above). `b` is dequantised, natural order. */
 function idct8Int(b: Int32Array, out: Uint8ClampedArray, oo: number, stride: number): void {
   for (let i = 0; i < 8; i++) {
@@ -1101,6 +1218,12 @@ interface Component {
   cbw: number;
   cbh: number;
   coefs?: Int16Array;
+  /**
+   * Progressive only, per block: no coefficient past this zig-zag index is
+   * non-zero (an upper bound kept by the AC scans), so refinement passes can
+   * stop there.
+   */
+  nzEnd?: Uint8Array;
   pred: number;
   dc?: Huffman;
   ac?: Huffman;
@@ -1463,53 +1586,84 @@ class Decoder {
       }
     }
     for (const c of frame.comps) {
-      if (!c.coefs) c.coefs = new Int16Array(c.bw * c.bh * 64);
-    }
-    const prog = frame.progressive;
-    const decodeBlock = (c: Component, off: number): void => {
-      const coefs = c.coefs as Int16Array;
-      if (!prog) decodeBaselineBlock(r, c, coefs, off);
-      else if (scan.ss === 0) {
-        if (scan.ah === 0) {
-          const t = r.decode(c.dc as Huffman);
-          c.pred += r.extend(t);
-          coefs[off] = c.pred * (1 << scan.al);
-        } else if (r.bit()) {
-          coefs[off] = (coefs[off] ?? 0) | (1 << scan.al);
-        }
-      } else if (scan.ah === 0) this.acFirst(r, c, coefs, off, scan);
-      else this.acRefine(r, c, coefs, off, scan);
-    };
-    const ri = this.restartInterval;
-    let mcu = 0;
-    const restartCheck = (): void => {
-      if (ri && mcu > 0 && mcu % ri === 0) {
-        r.restart();
-        for (const c of frame.comps) c.pred = 0;
-        this.eobrun = 0;
+      if (!c.coefs) {
+        c.coefs = new Int16Array(c.bw * c.bh * 64);
+        c.nzEnd = new Uint8Array(c.bw * c.bh);
       }
-    };
+    }
+    const ri = this.restartInterval;
+    // Which kind of block every block of this scan is (G.1.2).
+    const kind = !frame.progressive ? 0 : scan.ss === 0 ? (scan.ah === 0 ? 1 : 2) : scan.ah === 0 ? 3 : 4;
+    let mcu = 0;
     if (scan.comps.length === 1) {
       const c = scan.comps[0] as Component;
       for (let by = 0; by < c.cbh; by++) {
         for (let bx = 0; bx < c.cbw; bx++, mcu++) {
-          restartCheck();
-          decodeBlock(c, (by * c.bw + bx) * 64);
+          if (ri && mcu > 0 && mcu % ri === 0) this.restart(r, frame);
+          if (kind === 3 && this.eobrun > 0) {
+            // Inside an EOB run of a first AC scan a block reads no bits and
+            // stays as it is (and the overrun check it would repeat passed).
+            this.eobrun--;
+            continue;
+          }
+          this.storedBlock(r, kind, c, (by * c.bw + bx) * 64, scan);
           r.checkOverrun();
         }
       }
     } else {
       for (let my = 0; my < frame.mcusY; my++) {
         for (let mx = 0; mx < frame.mcusX; mx++, mcu++) {
-          restartCheck();
+          if (ri && mcu > 0 && mcu % ri === 0) this.restart(r, frame);
           for (const c of scan.comps) {
             for (let v = 0; v < c.v; v++) {
-              for (let h = 0; h < c.h; h++) decodeBlock(c, ((my * c.v + v) * c.bw + mx * c.h + h) * 64);
+              for (let h = 0; h < c.h; h++) {
+                this.storedBlock(r, kind, c, ((my * c.v + v) * c.bw + mx * c.h + h) * 64, scan);
+              }
             }
           }
           r.checkOverrun();
         }
       }
+    }
+  }
+
+  private restart(r: BitReader, frame: Frame): void {
+    r.restart();
+    for (const c of frame.comps) c.pred = 0;
+    this.eobrun = 0;
+  }
+
+  /** Decodes one block of a coefficient-store scan; `kind` as set by decodeToCoefficients. */
+  private storedBlock(r: BitReader, kind: number, c: Component, off: number, scan: Scan): void {
+    const coefs = c.coefs as Int16Array;
+    switch (kind) {
+      case 0: // sequential
+        decodeBaselineBlock(r, c, coefs, off);
+        return;
+      case 1: {
+        // DC first
+        const t = r.decode(c.dc as Huffman);
+        c.pred += r.extend(t);
+        coefs[off] = c.pred * (1 << scan.al);
+        return;
+      }
+      case 2: // DC refinement
+        if (r.bit()) coefs[off] = (coefs[off] ?? 0) | (1 << scan.al);
+        return;
+      case 3:
+        this.acFirst(r, c, coefs, off, scan);
+        return;
+      default:
+        this.eobrun = r.refine(
+          c.ac as Huffman,
+          coefs,
+          c.nzEnd as Uint8Array,
+          off,
+          scan.ss,
+          scan.se,
+          scan.al,
+          this.eobrun,
+        );
     }
   }
 
@@ -1520,6 +1674,7 @@ class Decoder {
     }
     const ac = c.ac as Huffman;
     const scale = 1 << scan.al;
+    let last = 0;
     for (let k = scan.ss; k <= scan.se; ) {
       const rs = r.decode(ac);
       const s = rs & 15;
@@ -1536,49 +1691,10 @@ class Decoder {
       const v = r.extend(s);
       if (k > 63) break;
       coefs[off + (ZIGZAG[k] ?? 0)] = v * scale;
-      k++;
+      last = k++;
     }
-  }
-
-  private acRefine(r: BitReader, c: Component, coefs: Int16Array, off: number, scan: Scan): void {
-    const p1 = 1 << scan.al;
-    const m1 = -1 << scan.al;
-    const se = scan.se;
-    let k = scan.ss;
-    if (this.eobrun === 0) {
-      const ac = c.ac as Huffman;
-      for (; k <= se; k++) {
-        const rs = r.decode(ac);
-        let run = rs >> 4;
-        let s = rs & 15;
-        if (s) {
-          // s must be 1 in a refinement scan; libjpeg warns and carries on.
-          s = r.bit() ? p1 : m1;
-        } else if (run !== 15) {
-          this.eobrun = (1 << run) + r.bits(run);
-          break;
-        }
-        do {
-          const z = off + (ZIGZAG[k] ?? 0);
-          const cur = coefs[z] ?? 0;
-          if (cur !== 0) {
-            if (r.bit() && (cur & p1) === 0) coefs[z] = cur >= 0 ? cur + p1 : cur + m1;
-          } else {
-            if (--run < 0) break;
-          }
-          k++;
-        } while (k <= se);
-        if (s && k <= 63) coefs[off + (ZIGZAG[k] ?? 0)] = s;
-      }
-    }
-    if (this.eobrun > 0) {
-      for (; k <= se; k++) {
-        const z = off + (ZIGZAG[k] ?? 0);
-        const cur = coefs[z] ?? 0;
-        if (cur !== 0 && r.bit() && (cur & p1) === 0) coefs[z] = cur >= 0 ? cur + p1 : cur + m1;
-      }
-      this.eobrun--;
-    }
+    const nzEnd = c.nzEnd as Uint8Array;
+    if (last > (nzEnd[off >> 6] ?? 0)) nzEnd[off >> 6] = last;
   }
 
   private outputFromCoefficients(): void {
@@ -1592,7 +1708,10 @@ class Decoder {
       output.endBand(my);
     }
     output.finish();
-    for (const c of frame.comps) c.coefs = undefined;
+    for (const c of frame.comps) {
+      c.coefs = undefined;
+      c.nzEnd = undefined;
+    }
   }
 }
 
@@ -1829,6 +1948,10 @@ class OutputStage {
     const src = c.coefs as Int16Array;
     const q = c.qt as Int32Array;
     const blk = this.stored;
+    // Only the coefficients this IDCT size reads (the rest of `blk` is stale
+    // and unread); the L1 bound and the DC-only test are over those too.
+    const used = USED_COEFS[pl.sc] as Uint8Array;
+    const n = used.length;
     for (let v = 0; v < c.v; v++) {
       const brow = band * c.v + v;
       for (let bx = 0; bx < pl.blocksX; bx++) {
@@ -1837,7 +1960,8 @@ class OutputStage {
         blk[0] = dc;
         let l1 = Math.abs(dc);
         let ac = 0;
-        for (let k = 1; k < 64; k++) {
+        for (let i = 1; i < n; i++) {
+          const k = used[i] ?? 0;
           const x = (src[o + k] ?? 0) * (q[k] ?? 0);
           blk[k] = x;
           l1 += Math.abs(x);
