@@ -456,10 +456,10 @@ class BitReader {
    * decode_mcu_AC_refine) over zig-zag positions ss..se of the block at
    * `off`, with `eobrun` blocks of the band still to go in an EOB run.
    * Returns the new EOB run. `nzEnd` (per block) bounds the zig-zag index
-   * of the last non-zero coefficient and is kept up to date. The correction bits (one per already non-zero
-   * coefficient passed) are read inline with the reader state in locals, and
-   * applied without branching on the bit or the coefficient's sign: both
-   * are coin flips for the branch predictor.
+   * of the last non-zero coefficient and is kept up to date. The correction
+   * bits (one per already non-zero coefficient passed) are read inline with
+   * the reader state in locals, and applied without branching on the bit or
+   * the coefficient's sign: both are coin flips for the branch predictor.
    */
   refine(
     ac: Huffman,
