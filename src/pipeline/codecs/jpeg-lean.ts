@@ -1546,22 +1546,31 @@ class Decoder {
     // still in cache for the IDCT.
     const blk = output.blk;
     const planes = scan.comps.map((c) => output.plane(comps.indexOf(c)));
+    // Ring offset of each plane's block rows in the current MCU row.
+    const rowOffs = planes.map((pl) => new Int32Array(pl.comp.v));
     const ri = this.restartInterval;
     let mcu = 0;
     for (let my = 0; my < frame.mcusY; my++) {
+      for (let i = 0; i < planes.length; i++) {
+        const pl = planes[i] as Plane;
+        const offs = rowOffs[i] as Int32Array;
+        for (let v = 0; v < pl.comp.v; v++) offs[v] = output.ringOffset(pl, my * pl.comp.v + v);
+      }
       for (let mx = 0; mx < frame.mcusX; mx++, mcu++) {
         if (ri && mcu > 0 && mcu % ri === 0) {
           r.restart();
           for (const c of comps) c.pred = 0;
         }
-        for (const pl of planes) {
+        for (let i = 0; i < planes.length; i++) {
+          const pl = planes[i] as Plane;
+          const offs = rowOffs[i] as Int32Array;
           const c = pl.comp;
           for (let v = 0; v < c.v; v++) {
             for (let h = 0; h < c.h; h++) {
               const l1 = r.baselineBlock(c, blk);
               const last = r.last;
               const bx = mx * c.h + h;
-              if (bx < pl.blocksX) output.idct(pl, my * c.v + v, bx, blk, l1, last);
+              if (bx < pl.blocksX) output.idct(pl, (offs[v] ?? 0) + bx * pl.sc, blk, l1, last);
               clearBlock(blk, last);
             }
           }
@@ -1912,15 +1921,21 @@ class OutputStage {
   }
 
   /**
-   * Inverse-transforms one dequantised block (natural order) of `pl` at
-   * component block row `brow`, block column `bx`, into the ring.
-   * `l1` = sum of |coefficient|; every coefficient past zig-zag index
-   * `last` is zero (0: DC only).
+   * Ring offset of the first sample row of component block row `brow`
+   * (blocks of that row start at this + bx * sc).
    */
-  idct(pl: Plane, brow: number, bx: number, blk: Int32Array, l1: number, last: number): void {
+  ringOffset(pl: Plane, brow: number): number {
+    return ((brow * pl.sc) % pl.ringRows) * pl.stride;
+  }
+
+  /**
+   * Inverse-transforms one dequantised block (natural order) of `pl` into
+   * the ring at `oo` (see ringOffset). `l1` = sum of |coefficient|; every
+   * coefficient past zig-zag index `last` is zero (0: DC only).
+   */
+  idct(pl: Plane, oo: number, blk: Int32Array, l1: number, last: number): void {
     const sc = pl.sc;
     const stride = pl.stride;
-    const oo = ((brow * sc) % pl.ringRows) * stride + bx * sc;
     if (l1 > pl.exactL1) {
       pl.exact(blk, pl.ring, oo, stride);
       return;
@@ -1954,6 +1969,7 @@ class OutputStage {
     const n = used.length;
     for (let v = 0; v < c.v; v++) {
       const brow = band * c.v + v;
+      const rowOff = this.ringOffset(pl, brow);
       for (let bx = 0; bx < pl.blocksX; bx++) {
         const o = (brow * c.bw + bx) * 64;
         const dc = (src[o] ?? 0) * (q[0] ?? 0);
@@ -1967,7 +1983,7 @@ class OutputStage {
           l1 += Math.abs(x);
           ac |= x;
         }
-        this.idct(pl, brow, bx, blk, l1, ac === 0 ? 0 : 63);
+        this.idct(pl, rowOff + bx * pl.sc, blk, l1, ac === 0 ? 0 : 63);
       }
     }
   }
