@@ -18,9 +18,12 @@ import type { DecodedImage } from "./types";
  *    the sample centres, and transposing just swaps which axis table is used.
  *    (To also match torch's float32 rounding of the centres, weights on a
  *    mirrored axis are computed for the displayed index and then mirrored.)
- *  - The horizontal pass reads the Uint8 source directly and only the band of
- *    rows that the kept output rows need, so no full-resolution float copy is
- *    made; intermediates are float32 like torch's (never rounded to uint8).
+ *  - The horizontal pass reads the Uint8 source directly, one input row at a
+ *    time as the vertical pass first needs it, into a ring of a few filtered
+ *    rows (as many as the vertical filter has taps), so no float copy of the
+ *    image or of the band is made; intermediates are float32 like torch's
+ *    (never rounded to uint8). The vertical pass writes the normalised tensor
+ *    directly.
  */
 
 export type TensorLayout = "NCHW" | "NHWC";
@@ -244,6 +247,75 @@ function axisWeights(
   return { start, taps, stride, weights, lo, hi };
 }
 
+/**
+ * Horizontal pass for input row `y` (and row y + 1 when `o2 >= 0`): the `nx`
+ * kept outputs of `xw`, RGB interleaved, into `dst` at `o` (and `o2`). Sums
+ * in float64 in tap order, stored as float32 (torch's intermediate
+ * precision). Two rows per sweep load each weight once for both, and the six
+ * independent sums keep the FPU busy; per value the operations and their
+ * order are exactly those of one row.
+ */
+function filterRows(
+  data: Uint8Array,
+  W: number,
+  y: number,
+  xw: AxisWeights,
+  nx: number,
+  dst: Float32Array,
+  o: number,
+  o2: number,
+): void {
+  const { start, taps, stride, weights } = xw;
+  const W3 = W * 3;
+  const rowBase = y * W3;
+  if (o2 < 0) {
+    for (let i = 0; i < nx; i++) {
+      let p = rowBase + (start[i] ?? 0) * 3;
+      let wo = i * stride;
+      const end = wo + (taps[i] ?? 0);
+      let r = 0;
+      let g = 0;
+      let b = 0;
+      for (; wo < end; wo++, p += 3) {
+        const w = weights[wo] ?? 0;
+        r += w * (data[p] ?? 0);
+        g += w * (data[p + 1] ?? 0);
+        b += w * (data[p + 2] ?? 0);
+      }
+      dst[o++] = r;
+      dst[o++] = g;
+      dst[o++] = b;
+    }
+    return;
+  }
+  for (let i = 0; i < nx; i++, o += 3, o2 += 3) {
+    let p = rowBase + (start[i] ?? 0) * 3;
+    let wo = i * stride;
+    const end = wo + (taps[i] ?? 0);
+    let r = 0;
+    let g = 0;
+    let b = 0;
+    let r2 = 0;
+    let g2 = 0;
+    let b2 = 0;
+    for (; wo < end; wo++, p += 3) {
+      const w = weights[wo] ?? 0;
+      r += w * (data[p] ?? 0);
+      g += w * (data[p + 1] ?? 0);
+      b += w * (data[p + 2] ?? 0);
+      r2 += w * (data[p + W3] ?? 0);
+      g2 += w * (data[p + W3 + 1] ?? 0);
+      b2 += w * (data[p + W3 + 2] ?? 0);
+    }
+    dst[o] = r;
+    dst[o + 1] = g;
+    dst[o + 2] = b;
+    dst[o2] = r2;
+    dst[o2 + 1] = g2;
+    dst[o2 + 2] = b2;
+  }
+}
+
 /** Range of resized indices along one displayed axis that the crop window actually reads. */
 function keptRange(resizedLength: number, offset: number, cropLength: number): [number, number] {
   return [Math.max(0, offset), Math.min(resizedLength, offset + cropLength)];
@@ -292,72 +364,30 @@ export function preprocess(img: DecodedImage, spec: PreprocessSpec, input: Model
   const xw = axisWeights(W, RsW, sxA, nx, filter, swap ? flipY : flipX);
   const yw = axisWeights(H, RsH, syA, ny, filter, swap ? flipX : flipY);
 
-  // Pass 1 (horizontal), straight from the Uint8 source, only rows yw.lo..yw.hi.
-  const rowLen = nx * 3;
-  const band = yw.hi - yw.lo;
-  const tmp = new Float32Array(band * rowLen);
-  {
-    const { start, taps, stride, weights } = xw;
-    for (let y = yw.lo; y < yw.hi; y++) {
-      const rowBase = y * W * 3;
-      let o = (y - yw.lo) * rowLen;
-      for (let i = 0; i < nx; i++) {
-        let p = rowBase + (start[i] ?? 0) * 3;
-        let wo = i * stride;
-        const end = wo + (taps[i] ?? 0);
-        let r = 0;
-        let g = 0;
-        let b = 0;
-        for (; wo < end; wo++, p += 3) {
-          const w = weights[wo] ?? 0;
-          r += w * (data[p] ?? 0);
-          g += w * (data[p + 1] ?? 0);
-          b += w * (data[p + 2] ?? 0);
-        }
-        tmp[o++] = r;
-        tmp[o++] = g;
-        tmp[o++] = b;
-      }
-    }
-  }
-
-  // Pass 2 (vertical) into the small stored-orientation result, accumulated
-  // in float64 (rounding the output once is closer to torch than float32 sums).
-  const small = new Float64Array(ny * rowLen);
-  {
-    const { start, taps, stride, weights } = yw;
-    for (let j = 0; j < ny; j++) {
-      const outBase = j * rowLen;
-      const n = taps[j] ?? 0;
-      let src = ((start[j] ?? 0) - yw.lo) * rowLen;
-      for (let k = 0; k < n; k++, src += rowLen) {
-        const w = weights[j * stride + k] ?? 0;
-        for (let q = 0; q < rowLen; q++) small[outBase + q] = (small[outBase + q] ?? 0) + w * (tmp[src + q] ?? 0);
-      }
-    }
-  }
-
-  // Offsets into `small` for each displayed output column / row (-1 = padding).
-  // With a transpose, displayed x walks stored rows and displayed y stored columns.
-  const colOff = new Int32Array(crop.width);
+  // Where each displayed output column / row reads from, in stored terms:
+  // the stored row (index into yw's outputs) and the stored column's offset
+  // in a tmp row (-1 = torchvision's zero padding). Without a transpose,
+  // displayed y picks the stored row and displayed x the column; with one,
+  // the other way round.
+  const colSrc = new Int32Array(crop.width);
   for (let x = 0; x < crop.width; x++) {
     const d = crop.left + x;
     if (d < 0 || d >= resized.width) {
-      colOff[x] = -1;
+      colSrc[x] = -1;
       continue;
     }
     const s = flipX ? resized.width - 1 - d : d;
-    colOff[x] = swap ? (s - syA) * rowLen : (s - sxA) * 3;
+    colSrc[x] = swap ? s - syA : (s - sxA) * 3;
   }
-  const rowOff = new Int32Array(crop.height);
+  const rowSrc = new Int32Array(crop.height);
   for (let y = 0; y < crop.height; y++) {
     const d = crop.top + y;
     if (d < 0 || d >= resized.height) {
-      rowOff[y] = -1;
+      rowSrc[y] = -1;
       continue;
     }
     const s = flipY ? resized.height - 1 - d : d;
-    rowOff[y] = swap ? (s - sxA) * 3 : (s - syA) * rowLen;
+    rowSrc[y] = swap ? (s - sxA) * 3 : s - syA;
   }
 
   // Normalise: (p * rescale - mean) / std, folded into one multiply-add.
@@ -375,29 +405,77 @@ export function preprocess(img: DecodedImage, spec: PreprocessSpec, input: Model
   const plane = OW * OH;
   const out = new Float32Array(plane * 3);
   const planar = input.layout === "NCHW";
-  for (let y = 0; y < OH; y++) {
-    const ro = rowOff[y] ?? -1;
-    for (let x = 0; x < OW; x++) {
-      const co = colOff[x] ?? -1;
+
+  // Pass 1 (horizontal) runs on demand into a small ring of filtered rows:
+  // stored output row j needs input rows start[j] .. start[j] + taps[j] - 1,
+  // and those move monotonically through the image as the loop below walks
+  // j (up or down), so each input row is filtered once and only `ringRows`
+  // of them are ever held (a few KB instead of a float32 copy of the band).
+  // `slot[r % ringRows] === r` says input row r is in the ring.
+  const rowLen = nx * 3;
+  const { start, taps, stride, weights } = yw;
+  let ringRows = 1;
+  for (let j = 0; j < ny; j++) ringRows = Math.max(ringRows, taps[j] ?? 0);
+  const ring = new Float32Array(ringRows * rowLen);
+  const slot = new Int32Array(ringRows).fill(-1);
+  const tapRow = new Int32Array(ringRows); // ring offset of each tap's row, for the current j
+
+  // Pass 2 (vertical), fused with normalisation and the EXIF mapping: every
+  // kept resized value is one vertical dot product over the filtered rows,
+  // accumulated in float64 in tap order (rounding the output once is closer
+  // to torch than float32 sums), scaled and stored straight into the tensor.
+  // The outer loop walks stored rows and the inner one stored columns, so the
+  // ring is read along its rows whichever way the image is oriented.
+  const rowsOuter = !swap;
+  const nOuter = rowsOuter ? OH : OW;
+  const nInner = rowsOuter ? OW : OH;
+  const outerSrc = rowsOuter ? rowSrc : colSrc; // stored row per outer index
+  const innerSrc = rowsOuter ? colSrc : rowSrc; // stored column offset per inner index
+  const outerStep = rowsOuter ? OW : 1; // pixel index step per outer / inner index
+  const innerStep = rowsOuter ? 1 : OW;
+  for (let a = 0; a < nOuter; a++) {
+    const j = outerSrc[a] ?? -1;
+    const n = j < 0 ? 0 : (taps[j] ?? 0);
+    const first = j < 0 ? 0 : (start[j] ?? 0);
+    for (let k = 0; k < n; k++) {
+      const r = first + k;
+      const sl = r % ringRows;
+      if (slot[sl] !== r) {
+        // Usually the next row is missing too: filter both in one sweep.
+        const sl2 = (r + 1) % ringRows;
+        if (k + 1 < n && slot[sl2] !== r + 1) {
+          filterRows(data, W, r, xw, nx, ring, sl * rowLen, sl2 * rowLen);
+          slot[sl2] = r + 1;
+        } else filterRows(data, W, r, xw, nx, ring, sl * rowLen, -1);
+        slot[sl] = r;
+      }
+      tapRow[k] = sl * rowLen;
+    }
+    const w0 = j * stride;
+    let pix = a * outerStep;
+    for (let b = 0; b < nInner; b++, pix += innerStep) {
+      const i = innerSrc[b] ?? -1;
       let r = 0;
       let g = 0;
-      let b = 0;
-      if (ro >= 0 && co >= 0) {
-        const i = ro + co;
-        r = small[i] ?? 0;
-        g = small[i + 1] ?? 0;
-        b = small[i + 2] ?? 0;
+      let bl = 0;
+      if (i >= 0) {
+        for (let k = 0; k < n; k++) {
+          const w = weights[w0 + k] ?? 0;
+          const src = (tapRow[k] ?? 0) + i;
+          r += w * (ring[src] ?? 0);
+          g += w * (ring[src + 1] ?? 0);
+          bl += w * (ring[src + 2] ?? 0);
+        }
       }
-      const pix = y * OW + x;
       if (planar) {
         out[pix] = r * k0 + b0;
         out[plane + pix] = g * k1 + b1;
-        out[2 * plane + pix] = b * k2 + b2;
+        out[2 * plane + pix] = bl * k2 + b2;
       } else {
         const o = pix * 3;
         out[o] = r * k0 + b0;
         out[o + 1] = g * k1 + b1;
-        out[o + 2] = b * k2 + b2;
+        out[o + 2] = bl * k2 + b2;
       }
     }
   }

@@ -150,6 +150,51 @@ describe("scaled output vs djpeg -scale 1/d (committed references)", () => {
   }
 });
 
+describe("blocks too large for the 32-bit IDCT (crafted quantisation tables)", () => {
+  // Real blocks take the int32 IDCTs; a block whose coefficient magnitudes
+  // could overflow them takes the float64 ones. Quant values of 255 on real
+  // coefficients push many blocks of these files over that limit (and some
+  // stay under it). The hashes were taken from the decoder before the int32
+  // path existed (every block in float64), so they pin both paths and the
+  // limit between them, at every scale.
+  function boostQuant(src: Uint8Array): Uint8Array {
+    const b = src.slice();
+    let off = 2;
+    while (off + 4 <= b.length) {
+      const m = b[off + 1] ?? 0;
+      const len = ((b[off + 2] ?? 0) << 8) | (b[off + 3] ?? 0);
+      if (m === 0xdb) {
+        for (let p = off + 4; p < off + 2 + len; ) {
+          const pq = (b[p] ?? 0) >> 4;
+          p++;
+          if (!pq) for (let k = 0; k < 64; k++) b[p + k] = k % 3 === 0 ? 255 : 1;
+          p += pq ? 128 : 64;
+        }
+      }
+      if (m === 0xda) break;
+      off += 2 + len;
+    }
+    return b;
+  }
+  const fnv1a = (d: Uint8Array): number => {
+    let h = 0x811c9dc5;
+    for (const x of d) h = Math.imul(h ^ x, 0x01000193) >>> 0;
+    return h;
+  };
+  const expected: Record<string, [number, number, number, number]> = {
+    jpeg_baseline_420: [0x9228282, 0xff958a76, 0xfc524a8f, 0x5884fa57],
+    jpeg_progressive: [0xccd441e9, 0x9e8133ef, 0xaa0ae2cd, 0x26d81f75],
+    jpeg_baseline_444_odd: [0xd1fc3cc0, 0x19d5b375, 0x49dce8e2, 0xf1cef39f],
+  };
+  for (const [name, hashes] of Object.entries(expected)) {
+    it(name, () => {
+      const bytes = boostQuant(load(`${IMAGES}${name}.jpg`));
+      const got = ([1, 2, 4, 8] as const).map((d) => fnv1a(decodeJpegAtScale(bytes, d).data));
+      expect(got).toEqual(hashes);
+    });
+  }
+});
+
 describe("scale choice", () => {
   it.each([
     [4032, 3024, 512, 4],
