@@ -44,7 +44,7 @@ export const ImageFacts = z
 
 export const Timings = z.record(z.string(), z.number()).openapi("Timings", {
   description:
-    "Milliseconds per stage (hash, cache_read, decode, preprocess, model_wait, infer, postprocess, total; ort_init, model_fetch, session_create on a cold load).",
+    "Milliseconds per stage (hash, cache_read, decode, preprocess, model_wait, infer, postprocess, total; ort_init, model_fetch, session_create on a cold load, where ort_init and model_fetch run concurrently and both count from the start of the load).",
 });
 
 export const ModelQuery = z

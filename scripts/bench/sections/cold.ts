@@ -5,8 +5,9 @@
  * `timings_ms` of that request split it: ort_init (ORT wasm instantiation and
  * self-test), model_fetch (R2 get + sha256 verify), session_create (ORT
  * session build) and infer (the first run). ORT init and the R2 fetch overlap
- * the image decode (the service starts loading before decoding), so the parts
- * need not add up to the total. Models alternate across repetitions.
+ * the image decode (the service starts loading before decoding), and each
+ * other (both count from the start of the load), so the parts need not add up
+ * to the total. Models alternate across repetitions.
  */
 import type { BenchContext, ModelId } from "../context";
 import type { Row } from "../report";
