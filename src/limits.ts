@@ -55,6 +55,17 @@ export const LIMITS = {
   maxJobListItems: 10_000,
   /** Results per page of GET /v1/jobs/:id/results. */
   resultsPage: { default: 500, max: 1000 },
+  /**
+   * Job consumer prefetch (src/jobs/prefetch.ts): images of a batch load while
+   * earlier ones are classified. At most 4 loads at once (a Worker has 6
+   * simultaneous connections; the cache writes need some too),
+   * and at most 8 MiB held ahead of it: the 12 MP memory peak is already near
+   * the 128 MB isolate limit. Each prefetch may read maxBytes / maxInFlight
+   * (2 MiB); a bigger image loads when its turn comes, as without prefetching.
+   * turnEvery: the consumer gives the event loop a turn at least every 4 items,
+   * so one batch never holds the isolate for more than a few inferences.
+   */
+  jobPrefetch: { maxInFlight: 4, maxBytes: 8 * 1024 * 1024, turnEvery: 4 },
   /** Messages per Queue sendBatch (the platform's limit is 100 messages / 256 KB). */
   queueSendBatch: 100,
   /** Items a job tracker lists or enqueues per alarm run before re-arming itself. */

@@ -1,5 +1,6 @@
 import { getModel } from "../models/registry";
-import { type ClassifyDeps, classify } from "../services/classify";
+import { type ClassifyDeps, classify, lookupCache } from "../services/classify";
+import { prefetchImages } from "./prefetch";
 import { type ItemOutcome, JobItemMessage } from "./schema";
 import { classifyFailure, type ImageLoader } from "./sources";
 import { jobStub } from "./stub";
@@ -20,8 +21,9 @@ export function retryDelaySeconds(attempts: number, base: number, max: number): 
  * Consumes a batch of job items inside one isolate (so every item reuses the
  * warm session). Per job in the batch: one `claim` round trip decides which
  * messages to work on (duplicates and cancelled items are acked unprocessed),
- * then each item is loaded and classified through the same service as
- * POST /v1/classify (so results land in the shared KV cache), and one
+ * then each item is classified through the same service as POST /v1/classify
+ * (so results land in the shared KV cache) while the next items' bytes and
+ * cache lookups load in the background (src/jobs/prefetch.ts), and one
  * `complete` round trip records the outcomes before the messages are acked.
  */
 export async function consumeJobBatch(
@@ -56,16 +58,34 @@ export async function consumeJobBatch(
       continue;
     }
 
+    const work = entries.filter(({ msg, body }) => {
+      if (granted.has(body.item)) return true;
+      msg.ack(); // already finished, held by a live duplicate, or cancelled
+      return false;
+    });
+    // Later items load (bytes, then the cache lookup) while earlier ones are
+    // classified; each keeps its own error, thrown below as if loaded here.
+    const items = prefetchImages(work.length, async (i, opts) => {
+      const { body } = work[i] as (typeof work)[number];
+      const bytes = await deps.load(body.ref, opts);
+      const model = getModel(body.model);
+      return { bytes, model, lookup: await lookupCache(bytes, model, deps.classify) };
+    });
+    /** (model, image) pairs classified earlier in this batch: a lookup made before they finished is stale. */
+    const seen = new Set<string>();
     const outcomes: Array<{ msg: Message<unknown>; outcome: ItemOutcome }> = [];
     const retries: Array<{ msg: Message<unknown>; item: number; reason: string }> = [];
-    for (const { msg, body } of entries) {
-      if (!granted.has(body.item)) {
-        msg.ack(); // already finished, held by a live duplicate, or cancelled
-        continue;
-      }
+    for (const [i, { msg, body }] of work.entries()) {
       try {
-        const bytes = await deps.load(body.ref);
-        const result = await classify({ bytes, model: getModel(body.model), topK: body.top_k }, deps.classify);
+        const { bytes, model, lookup } = await items.take(i);
+        const pair = `${model.manifest.id}:${lookup.hash.sha256}`;
+        // A duplicate of an earlier item reads the cache again (as it did without prefetching).
+        const fresh = lookup.hit !== undefined || !seen.has(pair);
+        seen.add(pair);
+        const result = await classify(
+          { bytes, model, topK: body.top_k, ...(fresh ? { lookup } : { hash: lookup.hash }) },
+          deps.classify,
+        );
         outcomes.push({
           msg,
           outcome: {

@@ -23,14 +23,29 @@ export class ItemError extends Error {
   }
 }
 
-export type ImageLoader = (ref: ItemRef) => Promise<Uint8Array>;
+/**
+ * Not a failure: a prefetch (src/jobs/prefetch.ts) found the image bigger
+ * than its share of the prefetch budget and stopped. The consumer loads the
+ * item again, without that cap, when its turn comes.
+ */
+export class OverPrefetchBudget extends Error {
+  override name = "OverPrefetchBudget";
+}
+
+export interface LoadOptions {
+  /** Prefetch cap, below the real size limits: a bigger image ends in OverPrefetchBudget. */
+  prefetchMaxBytes?: number;
+}
+
+export type ImageLoader = (ref: ItemRef, opts?: LoadOptions) => Promise<Uint8Array>;
 
 /** Loads an item's bytes from the images bucket or its URL. */
 export function imageLoader(images: R2Bucket): ImageLoader {
-  return (ref) => ("key" in ref ? loadFromR2(images, ref.key) : loadFromUrl(ref.url));
+  return (ref, opts) =>
+    "key" in ref ? loadFromR2(images, ref.key, opts?.prefetchMaxBytes) : loadFromUrl(ref.url, opts?.prefetchMaxBytes);
 }
 
-async function loadFromR2(images: R2Bucket, key: string): Promise<Uint8Array> {
+async function loadFromR2(images: R2Bucket, key: string, prefetchMaxBytes?: number): Promise<Uint8Array> {
   let object: R2ObjectBody | null;
   try {
     object = await images.get(key);
@@ -41,19 +56,26 @@ async function loadFromR2(images: R2Bucket, key: string): Promise<Uint8Array> {
   if (object.size > LIMITS.maxBodyBytes) {
     throw new ItemError("payload_too_large", `object is ${object.size} bytes; the limit is ${LIMITS.maxBodyBytes}`);
   }
+  if (prefetchMaxBytes !== undefined && object.size > prefetchMaxBytes) {
+    await object.body.cancel().catch(() => undefined);
+    throw new OverPrefetchBudget(`object is ${object.size} bytes; the prefetch cap is ${prefetchMaxBytes}`);
+  }
   return new Uint8Array(await object.arrayBuffer());
 }
 
 /**
  * URL items go through the SSRF-safe fetch. Its refusals (forbidden host,
  * not an image, too large, 4xx origin) fail the item for good; origin 5xx/429,
- * network errors and timeouts are retried.
+ * network errors and timeouts are retried. A prefetch passes a cap below the
+ * real limit, so "too large" then only means "load it again without the cap".
  */
-async function loadFromUrl(url: string): Promise<Uint8Array> {
+async function loadFromUrl(url: string, prefetchMaxBytes?: number): Promise<Uint8Array> {
+  const capped = prefetchMaxBytes !== undefined && prefetchMaxBytes < LIMITS.urlFetch.maxBytes;
   try {
-    return (await safeFetchImage(url)).bytes;
+    return (await safeFetchImage(url, capped ? { maxBytes: prefetchMaxBytes } : {})).bytes;
   } catch (e) {
     if (e instanceof UrlFetchError) {
+      if (capped && e.code === "payload_too_large") throw new OverPrefetchBudget(e.message);
       if (e.transient) throw new TransientError(e.message);
       throw new ItemError(e.code, e.message);
     }

@@ -1,7 +1,16 @@
-import { cacheKey, readCache } from "../cache";
+import { type CachedResult, cacheKey, readCache } from "../cache";
 import type { RegisteredModel } from "../models/registry";
 import type { Prediction } from "../pipeline/postprocess";
-import { type ClassifyDeps, hashed, type ImageFacts, type ImageHash, type ModelInfo, modelInfo, runModel } from "./run";
+import {
+  type ClassifyDeps,
+  hashed,
+  hashImage,
+  type ImageFacts,
+  type ImageHash,
+  type ModelInfo,
+  modelInfo,
+  runModel,
+} from "./run";
 import { type StageTimings, stageTimer } from "./timer";
 
 export type { ClassifyDeps } from "./run";
@@ -15,6 +24,28 @@ export interface ClassifyInput {
   minScore?: number;
   /** The hash of `bytes` if the caller already computed it (e.g. for an ETag). */
   hash?: ImageHash;
+  /** The cache lookup for `bytes` and `model` if the caller already did it (lookupCache); overrides `hash`. */
+  lookup?: CacheLookup;
+}
+
+/** An image's hash and its cache entry for one model, looked up ahead of classify(). */
+export interface CacheLookup {
+  hash: ImageHash;
+  /** The entry, or undefined on a miss (or without a cache). */
+  hit: CachedResult | undefined;
+  /** From issuing the cache read to its answer (ahead of classify(), this includes other work the isolate did meanwhile). */
+  readMs: number;
+}
+
+/**
+ * Hash + cache read, the I/O half of classify(), for callers that overlap it
+ * with other work (the job consumer does it while the previous item infers).
+ */
+export async function lookupCache(bytes: Uint8Array, model: RegisteredModel, deps: ClassifyDeps): Promise<CacheLookup> {
+  const hash = await hashImage(bytes);
+  const t0 = performance.now();
+  const hit = deps.cache ? await readCache(deps.cache, cacheKey(model, hash.sha256)) : undefined;
+  return { hash, hit, readMs: performance.now() - t0 };
 }
 
 export interface ClassifyResult {
@@ -32,12 +63,14 @@ export interface ClassifyResult {
 export async function classify(input: ClassifyInput, deps: ClassifyDeps): Promise<ClassifyResult> {
   const { bytes, model, topK: k, minScore = 0 } = input;
   const timer = stageTimer();
-  const imageSha = await hashed(input, timer);
+  const { lookup } = input;
+  const imageSha = await hashed(lookup ? { bytes, hash: lookup.hash } : input, timer);
   const pick = (ranked: Prediction[]) => ranked.slice(0, k).filter((p) => p.score >= minScore);
 
   if (deps.cache) {
-    const hit = await readCache(deps.cache, cacheKey(model, imageSha));
+    const hit = lookup ? lookup.hit : await readCache(deps.cache, cacheKey(model, imageSha));
     timer.lap("cache_read");
+    if (lookup) timer.set("cache_read", lookup.readMs);
     if (hit) {
       return {
         model: modelInfo(model),

@@ -6,11 +6,20 @@ import { createExecutionContext, createMessageBatch, env, getQueueResult, runInD
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { cacheTtl } from "../../src/cache";
 import { consumeDeadLetters, consumeJobBatch } from "../../src/jobs/consumer";
+import { prefetchImages } from "../../src/jobs/prefetch";
 import type { ItemResult, JobItemMessage, JobStatus } from "../../src/jobs/schema";
 import { QUEUE_NAMES } from "../../src/jobs/schema";
-import { type ImageLoader, imageLoader, TransientError } from "../../src/jobs/sources";
+import {
+  type ImageLoader,
+  ItemError,
+  imageLoader,
+  type LoadOptions,
+  OverPrefetchBudget,
+  TransientError,
+} from "../../src/jobs/sources";
 import { jobStub } from "../../src/jobs/stub";
 import type { JobTracker } from "../../src/jobs/tracker";
+import { LIMITS } from "../../src/limits";
 import { listModels } from "../../src/models/registry";
 import { authedSelf as SELF } from "./support/auth";
 
@@ -446,6 +455,107 @@ describe("fault injection (consumer called with real bindings, faults injected i
     const final = await waitForState(id, ["done"], 60_000);
     expect(final.counts).toMatchObject({ total: 2, done: 2, failed: 0 });
     expectOneResultPerItem(await allResults(id), 2);
+  });
+
+  it("prefetching: loads overlap, and a failing load (permanent or transient) affects only its own item", async () => {
+    const { stub, messages } = await manualJob(keys);
+    const real = imageLoader(env.IMAGES);
+    let active = 0;
+    let maxActive = 0;
+    const capped: string[] = [];
+    const loader: ImageLoader = async (ref, opts) => {
+      active++;
+      maxActive = Math.max(maxActive, active);
+      try {
+        if (opts?.prefetchMaxBytes !== undefined && "key" in ref) capped.push(ref.key);
+        await new Promise((r) => setTimeout(r, 5)); // a slow origin, so loads would overlap if they could
+        if ("key" in ref && ref.key === keys[2]) throw new ItemError("source_not_found", "deleted meanwhile");
+        if ("key" in ref && ref.key === keys[5]) throw new TransientError("R2 get failed: 503");
+        return await real(ref, opts);
+      } finally {
+        active--;
+      }
+    };
+    const r = await deliver(
+      messages.map((body, i) => ({ id: `f${i}`, body })),
+      loader,
+    );
+    expect(r.retryMessages.map((m) => m.msgId)).toEqual(["f5"]);
+    expect(r.explicitAcks.sort()).toEqual(
+      messages
+        .map((_, i) => `f${i}`)
+        .filter((x) => x !== "f5")
+        .sort(),
+    );
+    expect(maxActive).toBeGreaterThan(1);
+    expect(maxActive).toBeLessThanOrEqual(LIMITS.jobPrefetch.maxInFlight + 1);
+    expect(capped.length).toBeGreaterThan(1); // loaded ahead, under the prefetch cap
+
+    const status = (await stub.status()) as JobStatus;
+    expect(status.counts).toMatchObject({ total: keys.length, done: keys.length - 2, failed: 1, pending: 1 });
+    const results = (await stub.results(0, 100)).items;
+    expect(results.find((x) => x.item === 2)?.error).toEqual({
+      code: "source_not_found",
+      message: "deleted meanwhile",
+    });
+    expect(results.find((x) => x.item === 5)).toBeUndefined(); // released for a retry, not finished
+    for (const x of results.filter((y) => y.item !== 2)) {
+      expect(x.status).toBe("done");
+      expect(x.predictions).toHaveLength(2);
+    }
+  });
+
+  it("loaders honour the prefetch cap: a bigger image stops early, and real errors stay what they were", async () => {
+    const load = imageLoader(env.IMAGES);
+    const key = keys[0] as string;
+    const full = await load({ key });
+    await expect(load({ key }, { prefetchMaxBytes: full.byteLength - 1 })).rejects.toBeInstanceOf(OverPrefetchBudget);
+    expect(await load({ key }, { prefetchMaxBytes: full.byteLength })).toEqual(full);
+    await expect(load({ key: "extra/nope.png" }, { prefetchMaxBytes: 10 })).rejects.toMatchObject({
+      code: "source_not_found",
+    });
+    // URLs: over the cap by Content-Length, or while streaming a body without one.
+    const url = `http://images.test/${fixtures.find((f) => f.name === "jpeg_baseline_420")?.file}`;
+    await expect(load({ url }, { prefetchMaxBytes: 10 })).rejects.toBeInstanceOf(OverPrefetchBudget);
+    await expect(load({ url: "http://big.test/huge.jpg" }, { prefetchMaxBytes: 1024 })).rejects.toBeInstanceOf(
+      OverPrefetchBudget,
+    );
+    await expect(load({ url: "http://images.test/missing.jpg" }, { prefetchMaxBytes: 10 })).rejects.toMatchObject({
+      code: "source_fetch_failed",
+    });
+  });
+
+  it("the prefetch budget bounds bytes ahead; an item over its share is loaded again, uncapped, in its turn", async () => {
+    // maxInFlight 4, maxBytes 100: each prefetch may read 25 bytes.
+    const sizes = [20, 20, 60, 20, 20, 20, 20, 20];
+    const calls: Array<{ i: number; cap: number | undefined }> = [];
+    const prepare = async (i: number, opts: LoadOptions) => {
+      calls.push({ i, cap: opts.prefetchMaxBytes });
+      await new Promise((r) => setTimeout(r, 1));
+      const size = sizes[i] as number;
+      if (opts.prefetchMaxBytes !== undefined && size > opts.prefetchMaxBytes) throw new OverPrefetchBudget("big");
+      if (i === 4) throw new ItemError("invalid_image", "item 4 is broken");
+      return { bytes: new Uint8Array(size) };
+    };
+    const items = prefetchImages(sizes.length, prepare, { maxInFlight: 4, maxBytes: 100, turnEvery: 4 });
+    await new Promise((r) => setTimeout(r, 50));
+    // Nothing taken yet: 0, 1, 3 and 5 hold 80 bytes (2 was over its share, 4 failed), so a
+    // further 25-byte reservation would not fit.
+    expect(calls.map((c) => c.i)).toEqual([0, 1, 2, 3, 4, 5]);
+    const got: Array<number | string> = [];
+    for (let i = 0; i < sizes.length; i++) {
+      try {
+        got.push((await items.take(i)).bytes.byteLength);
+      } catch (e) {
+        got.push((e as ItemError).code);
+      }
+    }
+    expect(got).toEqual([20, 20, 60, 20, "invalid_image", 20, 20, 20]);
+    expect(calls.filter((c) => c.i === 2)).toEqual([
+      { i: 2, cap: 25 },
+      { i: 2, cap: undefined },
+    ]);
+    for (const i of [0, 1, 3, 4, 5, 6, 7]) expect(calls.filter((c) => c.i === i)).toEqual([{ i, cap: 25 }]);
   });
 
   it("malformed queue messages are dropped, not retried forever", async () => {
