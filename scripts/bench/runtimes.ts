@@ -26,6 +26,11 @@ interface Io {
   dims: number[];
 }
 
+/** Session config entries as ORT's `extra` option (dotted keys pass through as they are), or nothing. */
+function withSessionConfig(config: Readonly<Record<string, string>>): { extra?: Record<string, string> } {
+  return Object.keys(config).length > 0 ? { extra: { ...config } } : {};
+}
+
 export async function ortNodeRunner(
   modelPath: string,
   io: Io,
@@ -36,7 +41,7 @@ export async function ortNodeRunner(
     interOpNumThreads: 1,
     executionMode: "sequential",
     graphOptimizationLevel: "all",
-    ...(Object.keys(sessionConfig).length > 0 ? { extra: { ...sessionConfig } } : {}),
+    ...withSessionConfig(sessionConfig),
   });
   const infer = async (x: Float32Array) => {
     const out = await s.run({ [io.inputName]: new ortNode.Tensor("float32", x, io.dims) }, [io.outputName]);
@@ -72,7 +77,7 @@ export async function ortWebRunner(
   const s = await ortWeb.InferenceSession.create(modelBytes, {
     executionProviders: ["wasm"],
     graphOptimizationLevel: "all",
-    ...(Object.keys(sessionConfig).length > 0 ? { extra: { ...sessionConfig } } : {}),
+    ...withSessionConfig(sessionConfig),
   });
   const infer = async (x: Float32Array) => {
     const out = await s.run({ [io.inputName]: new ortWeb.Tensor("float32", x, io.dims) }, [io.outputName]);
