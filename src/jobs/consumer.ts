@@ -22,7 +22,7 @@ export function retryDelaySeconds(attempts: number, base: number, max: number): 
  * warm session). Per job in the batch: one `claim` round trip decides which
  * messages to work on (duplicates and cancelled items are acked unprocessed),
  * then each item is classified through the same service as POST /v1/classify
- * (so results land in the shared KV cache) while the next items' bytes and
+ * (so classifications land in the shared KV cache; embeddings are not written) while the next items' bytes and
  * cache lookups load in the background (src/jobs/prefetch.ts), and one
  * `complete` round trip records the outcomes before the messages are acked.
  */
@@ -83,7 +83,14 @@ export async function consumeJobBatch(
         const fresh = lookup.hit !== undefined || !seen.has(pair);
         seen.add(pair);
         const result = await classify(
-          { bytes, model, topK: body.top_k, ...(fresh ? { lookup } : { hash: lookup.hash }) },
+          {
+            bytes,
+            model,
+            topK: body.top_k,
+            ...(fresh ? { lookup } : { hash: lookup.hash }),
+            // Jobs return classifications only; an embedding entry per image would be a billed KV write nobody reads.
+            fill: { embedding: false },
+          },
           deps.classify,
         );
         outcomes.push({

@@ -2,6 +2,7 @@ import { type CachedResult, cacheKey, readCache } from "../cache";
 import type { RegisteredModel } from "../models/registry";
 import type { Prediction } from "../pipeline/postprocess";
 import {
+  type CacheFill,
   type ClassifyDeps,
   hashed,
   hashImage,
@@ -26,6 +27,8 @@ export interface ClassifyInput {
   hash?: ImageHash;
   /** The cache lookup for `bytes` and `model` if the caller already did it (lookupCache); overrides `hash`. */
   lookup?: CacheLookup;
+  /** Which cache entries a miss writes (default: the classification and, if the model has one, the embedding). */
+  fill?: CacheFill;
 }
 
 /** An image's hash and its cache entry for one model, looked up ahead of classify(). */
@@ -82,7 +85,7 @@ export async function classify(input: ClassifyInput, deps: ClassifyDeps): Promis
     }
   }
 
-  const run = await runModel(bytes, imageSha, model, deps, timer);
+  const run = await runModel(bytes, imageSha, model, deps, timer, input.fill);
   return {
     model: modelInfo(model),
     predictions: pick(run.predictions),

@@ -29,11 +29,21 @@ export interface ModelRun {
   image: ImageFacts;
 }
 
+/** Which cache entries a run writes. */
+export interface CacheFill {
+  /**
+   * Also write the embedding entry (default true). Bulk jobs pass false: they
+   * never read embeddings back, and a KV write per image is billed (and, in
+   * miniflare, a blocking ~5 ms file write on the thread that also infers).
+   */
+  embedding?: boolean;
+}
+
 /**
- * decode -> preprocess -> one inference -> postprocess, then both cache writes.
+ * decode -> preprocess -> one inference -> postprocess, then the cache writes.
  * The run fetches the class scores and (if the model has them) the pooled
- * features together, so a classification also fills the embedding cache and
- * vice versa: the second kind of request for an image costs no inference.
+ * features together, so an HTTP classification also fills the embedding cache
+ * and vice versa: the second kind of request for an image costs no inference.
  */
 export async function runModel(
   bytes: Uint8Array,
@@ -41,6 +51,7 @@ export async function runModel(
   model: RegisteredModel,
   deps: ClassifyDeps,
   timer: StageTimer,
+  fill: CacheFill = {},
 ): Promise<ModelRun> {
   const { manifest } = model;
 
@@ -98,7 +109,7 @@ export async function runModel(
     const createdAt = new Date().toISOString();
     const cls: CachedResult = { v: 1, predictions, image: facts, createdAt };
     deps.waitUntil(writeCache(deps.cache, cacheKey(model, imageSha), cls, deps.cacheTtlSeconds));
-    if (embedding) {
+    if (embedding && fill.embedding !== false) {
       const emb: CachedEmbedding = {
         v: 1,
         dim: embedding.length,

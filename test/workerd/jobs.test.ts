@@ -4,7 +4,7 @@
  */
 import { createExecutionContext, createMessageBatch, env, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { cacheTtl } from "../../src/cache";
+import { cacheKey, cacheTtl, embedCacheKey } from "../../src/cache";
 import { consumeDeadLetters, consumeJobBatch } from "../../src/jobs/consumer";
 import { prefetchImages } from "../../src/jobs/prefetch";
 import type { ItemResult, JobItemMessage, JobStatus } from "../../src/jobs/schema";
@@ -20,7 +20,7 @@ import {
 import { jobStub } from "../../src/jobs/stub";
 import type { JobTracker } from "../../src/jobs/tracker";
 import { LIMITS } from "../../src/limits";
-import { listModels } from "../../src/models/registry";
+import { getModel, listModels } from "../../src/models/registry";
 import { authedSelf as SELF } from "./support/auth";
 
 const BASE = "http://edgetag.test";
@@ -410,6 +410,16 @@ describe("fault injection (consumer called with real bindings, faults injected i
     expect(status.counts).toMatchObject({ total: keys.length, done: keys.length, failed: 0, pending: 0 });
     const results = await allResults(id);
     expectOneResultPerItem(results, keys.length);
+
+    // Each finished item wrote its classification to the shared cache, and no embedding:
+    // jobs never read embeddings back, and each entry would be a billed KV write.
+    const model = getModel("mobilenet-v2");
+    const done = results.flatMap((r) => (r.status === "done" && r.sha256 ? [r.sha256] : []));
+    expect(done.length).toBeGreaterThan(5);
+    for (const sha of done) {
+      expect(await env.RESULTS.get(cacheKey(model, sha))).not.toBeNull();
+      expect(await env.RESULTS.get(embedCacheKey(model, sha))).toBeNull();
+    }
   });
 
   it("a poison message exhausts its retries, the dead-letter consumer fails its item, and the job finishes", async () => {

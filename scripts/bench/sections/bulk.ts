@@ -4,8 +4,8 @@
  * decodes the same pixels) are uploaded to the images bucket, one job tags the
  * prefix with mobilenet-v2, and the job's own images_per_s (processed items ÷
  * time from its first claimed item to its last) is compared with
- * 0.9 × 1 / (the worker's inference time), measured just before on the same
- * isolate. Locally there is exactly one isolate, so this is one consumer.
+ * 0.9 × 1 / (the worker's inference time), measured just before and just
+ * after on the same isolate. Locally there is exactly one isolate, so this is one consumer.
  */
 import type { BenchContext } from "../context";
 import { AUTH_HEADERS, classify } from "../server";
@@ -24,13 +24,19 @@ export async function bulkSection(ctx: BenchContext): Promise<void> {
   const dev = await ctx.dev();
   const count = ctx.settings.quick ? 30 : 200;
 
-  // Reference inference time on this isolate (warm).
-  const infer: number[] = [];
-  for (let i = 0; i < (ctx.settings.quick ? 4 : 12); i++) {
-    const res = await classify(dev.base, ctx.fresh(ctx.images.small), MODEL);
-    if (i >= 2) infer.push(res.timings.infer as number);
-  }
-  const inferMs = median(infer);
+  // Reference inference time on this isolate, before and after the job. On a
+  // fresh isolate the first dozen runs can still be tiering up (V8 compiles
+  // the wasm lazily), which would make the target lax: the faster median of
+  // the two samples is the reference, i.e. the stricter target.
+  const referenceInfer = async () => {
+    const infer: number[] = [];
+    for (let i = 0; i < (ctx.settings.quick ? 4 : 12); i++) {
+      const res = await classify(dev.base, ctx.fresh(ctx.images.small), MODEL);
+      if (i >= 2) infer.push(res.timings.infer as number);
+    }
+    return infer;
+  };
+  const inferBefore = await referenceInfer();
 
   const prefix = `bench/${ctx.runId}/`;
   const keys = Array.from({ length: count }, (_, i) => `${prefix}${String(i).padStart(4, "0")}.jpg`);
@@ -67,7 +73,15 @@ export async function bulkSection(ctx: BenchContext): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
   }
   const clientS = (performance.now() - t0) / 1000;
-  ctx.raw.bulk = { model: MODEL, count, inferSamples: infer, job: status, clientSeconds: clientS };
+  const inferAfter = await referenceInfer();
+  const inferMs = Math.min(median(inferBefore), median(inferAfter));
+  ctx.raw.bulk = {
+    model: MODEL,
+    count,
+    inferSamples: { before: inferBefore, after: inferAfter },
+    job: status,
+    clientSeconds: clientS,
+  };
 
   const sec = `bulk: one consumer, ${count}-image job (${MODEL})`;
   const finished = status?.state === "done" && status.counts.done === count;
@@ -93,5 +107,11 @@ export async function bulkSection(ctx: BenchContext): Promise<void> {
     value: finished ? round2(count / clientS) : null,
     unit: "img/s",
   });
-  ctx.add({ section: sec, name: "worker infer p50 on the same isolate", value: round2(inferMs), unit: "ms" });
+  ctx.add({
+    section: sec,
+    name: "worker infer p50 on the same isolate",
+    value: round2(inferMs),
+    unit: "ms",
+    note: `the faster of before the job (${median(inferBefore).toFixed(1)} ms) and after it (${median(inferAfter).toFixed(1)} ms)`,
+  });
 }
