@@ -470,6 +470,33 @@ export function quantizeWeightOnly(
 }
 
 /**
+ * Stores as fp32 the weights (and biases) of the Conv/Gemm/MatMul nodes that
+ * compute in fp32 inside a QDQ model: those whose activation input is not
+ * dequantised (excluded, or below --min-reduction). Their 8-bit codes would
+ * otherwise stay behind DequantizeLinear, which onnxruntime keeps and runs on
+ * every inference while QDQ handling is on (5 % of the served nsfw model's
+ * kernel time in onnxruntime-web). The float32 values are the ones that DQ
+ * computes; the file grows by 3 bytes per folded weight.
+ */
+export function foldFp32ComputeWeights(model: ModelProto): { model: ModelProto; folded: number } {
+  const ix = indexGraph(model.graph as GraphProto);
+  const fold = new Set<string>();
+  for (const n of model.graph?.node ?? []) {
+    if (!(WEIGHT_OPS as readonly string[]).includes(n.opType ?? "")) continue;
+    const [x, ...params] = n.input ?? [];
+    if (ix.producer.get(x ?? "")?.opType === "DequantizeLinear") continue; // int8 compute: ORT fuses this DQ
+    for (const p of params) {
+      const dq = p ? ix.producer.get(p) : undefined;
+      const source = dq?.input?.[0];
+      if (dq?.opType !== "DequantizeLinear" || !source || !ix.initializers.has(source)) continue;
+      if ((ix.consumers.get(p as string) ?? []).length === 1) fold.add(source);
+    }
+  }
+  if (fold.size === 0) return { model, folded: 0 };
+  return { model: foldWeightDequantize(model, (name) => fold.has(name)), folded: fold.size };
+}
+
+/**
  * The inverse of weight storage: every DequantizeLinear whose inputs are all
  * initializers becomes a float32 initializer (w = (q - zero point) × scale,
  * in float32 like ORT), named after the DQ output without its `_dequantized`

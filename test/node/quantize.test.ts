@@ -31,6 +31,7 @@ import {
   DataType,
   dequantizeModel,
   dimsOf,
+  foldFp32ComputeWeights,
   foldWeightDequantize,
   indexGraph,
   isDepthwise,
@@ -43,7 +44,6 @@ import {
   reductionSize,
   type Selection,
   saveModel,
-  stripActivationQdq,
 } from "../../scripts/onnx/quant";
 import { ModelManifest } from "../../src/models/manifest";
 
@@ -51,6 +51,8 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const PHOTOS = join(ROOT, "test/fixtures/photos");
 const NSFW_DIR = join(ROOT, "models/mobilenet-v2-nsfw");
 const NSFW_MANIFEST = join(NSFW_DIR, "manifest.json");
+/** The weight-only nsfw model the served QDQ file is built from (README, Quantization). */
+const NSFW_WEIGHT_ONLY = join(ROOT, "test/fixtures/models/mobilenet-v2-nsfw.weight-only.onnx");
 const SEL: Selection = {
   opTypes: ["Conv", "Gemm", "MatMul"],
   excludeOps: [],
@@ -93,9 +95,9 @@ async function optimizedOps(bytes: Uint8Array): Promise<Record<string, number>> 
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "edgetag-quantize-"));
-  // The committed file is int8 QDQ around nsfwjs's 8-bit weight codes; without its activation
-  // Q/DQ it is the weight-only model those codes make (what these tests quantise from).
-  const codes = stripActivationQdq(loadModel(join(NSFW_DIR, "model.int8.onnx"))).model;
+  // The served file is int8 QDQ, with fp32 weights where it computes in fp32; these tests quantise
+  // from the weight-only model it was built from: every weight nsfwjs's own 8-bit codes.
+  const codes = loadModel(NSFW_WEIGHT_ONLY);
   nsfwCodesPath = join(dir, "nsfw.codes.onnx");
   writeFileSync(nsfwCodesPath, saveModel(codes));
   nsfwFp32 = foldWeightDequantize(codes);
@@ -263,6 +265,31 @@ describe("a model whose weights are already 8-bit (the committed nsfwjs codes)",
     expect(ops.Conv).toBe(1);
   });
 
+  it("the served file is built from this weight-only model: its codes, or their float32 values", () => {
+    const served = indexGraph(loadModel(join(NSFW_DIR, "model.int8.onnx")).graph ?? {}).initializers;
+    const codes = indexGraph(loadModel(NSFW_WEIGHT_ONLY).graph ?? {}).initializers;
+    const floats = indexGraph(nsfwFp32.graph ?? {}).initializers;
+    let asCodes = 0;
+    let asFloats = 0;
+    for (const [name, t] of codes) {
+      if (!name.endsWith("/W_quantized")) continue;
+      const kept = served.get(name);
+      if (kept) {
+        expect(Buffer.from(kept.rawData ?? []).equals(Buffer.from(t.rawData ?? [])), name).toBe(true);
+        asCodes++;
+        continue;
+      }
+      // Folded (--fold-fp32-weights): the fp32 tensor under the DQ's output name, same values.
+      const float = name.replace(/_quantized$/, "");
+      const want = floats.get(float);
+      const got = served.get(float);
+      expect(got?.dataType, float).toBe(DataType.FLOAT);
+      expect(Buffer.from(got?.rawData ?? []).equals(Buffer.from(want?.rawData ?? [])), float).toBe(true);
+      asFloats++;
+    }
+    expect([asCodes, asFloats]).toEqual([25, 30]);
+  });
+
   it("dequantizeModel (the benchmark's fp32 baseline) recovers the fp32 network from the QDQ file", async () => {
     // The file the test above wrote: QDQ around the committed codes, so its fp32 network is nsfwFp32.
     const qdq = new Uint8Array(readFileSync(join(dir, "nsfw-keep.qdq.onnx")));
@@ -373,6 +400,43 @@ describe("exclusions are honoured by what onnxruntime actually runs", () => {
     ).toEqual([]);
     const ops = await optimizedOps(saveModel(result.model));
     expect(ops.QLinearConv).toBe(long.length);
+  });
+
+  it("--fold-fp32-weights: fp32-compute nodes get fp32 weights, the int8 nodes keep theirs, outputs unchanged", async () => {
+    const { result } = await build({ ...SEL, minReduction: 128 });
+    const { model, folded } = foldFp32ComputeWeights(result.model);
+    const ix = indexGraph(model.graph ?? {});
+    const weighted = (model.graph?.node ?? []).filter((n) => ["Conv", "Gemm"].includes(n.opType ?? ""));
+    const fromDq = (name: string | undefined) => ix.producer.get(name ?? "")?.opType === "DequantizeLinear";
+    const fp32Compute = weighted.filter((n) => !fromDq(n.input?.[0]));
+    expect(fp32Compute.length).toBeGreaterThan(10);
+    expect(folded).toBe(fp32Compute.length);
+    // A weight is dequantised at run time exactly where the node computes in int8.
+    for (const n of weighted) expect(fromDq(n.input?.[1]), n.name ?? "").toBe(fromDq(n.input?.[0]));
+    const before = await optimizedOps(saveModel(result.model));
+    const after = await optimizedOps(saveModel(model));
+    expect(after.QLinearConv).toBe(before.QLinearConv);
+    expect(after.DequantizeLinear).toBe((before.DequantizeLinear ?? 0) - folded);
+    // Same float32 weight values as the DQ computed. Level "basic" keeps onnxruntime-node from
+    // choosing other x86 conv kernels for constant fp32 weights (NCHWc), whose different rounding
+    // the int8 steps downstream would magnify; what is left is the same arithmetic.
+    const input = new ort.Tensor(
+      "float32",
+      Float32Array.from({ length: 224 * 224 * 3 }, (_, i) => Math.sin(i * 0.01)),
+      [1, 224, 224, 3],
+    );
+    const run = async (m: ModelProto) => {
+      const s = await ort.InferenceSession.create(saveModel(m), {
+        intraOpNumThreads: 1,
+        graphOptimizationLevel: "basic",
+      });
+      const out = await s.run({ [s.inputNames[0] as string]: input });
+      await s.release();
+      return out[s.outputNames[0] as string]?.data as Float32Array;
+    };
+    const [a, b] = [await run(result.model), await run(model)];
+    expect(a.length).toBe(5);
+    for (let i = 0; i < a.length; i++) expect(Math.abs((a[i] as number) - (b[i] as number))).toBeLessThan(1e-6);
   });
 
   it("a tensor read by many fp32 nodes is dequantised once per run (DenseNet's concats)", async () => {
