@@ -604,7 +604,7 @@ export function stripActivationQdq(model: ModelProto): { model: ModelProto; acti
   ]);
   replaceInitializers(g, removed, []);
   if (biases.size === 0) return { model: m, activationPairs };
-  // Fold only the int32 biases: a copy of the graph with the 8-bit DequantizeLinear nodes hidden from the folder.
+  // Fold only the int32 biases; `only` leaves the 8-bit weights' DequantizeLinear nodes as they are.
   const folded = foldWeightDequantize(m, (init) => biases.has(init));
   return { model: folded, activationPairs };
 }

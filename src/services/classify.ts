@@ -41,11 +41,17 @@ export interface CacheLookup {
 }
 
 /**
- * Hash + cache read, the I/O half of classify(), for callers that overlap it
- * with other work (the job consumer does it while the previous item infers).
+ * Hash (unless the caller has it) + cache read: the I/O half of classify(),
+ * which does it this way too. Callers that overlap it with other work call
+ * it ahead (the job consumer does, while the previous item infers).
  */
-export async function lookupCache(bytes: Uint8Array, model: RegisteredModel, deps: ClassifyDeps): Promise<CacheLookup> {
-  const hash = await hashImage(bytes);
+export async function lookupCache(
+  bytes: Uint8Array,
+  model: RegisteredModel,
+  deps: ClassifyDeps,
+  known?: ImageHash,
+): Promise<CacheLookup> {
+  const hash = known ?? (await hashImage(bytes));
   const t0 = performance.now();
   const hit = deps.cache ? await readCache(deps.cache, cacheKey(model, hash.sha256)) : undefined;
   return { hash, hit, readMs: performance.now() - t0 };
@@ -66,14 +72,13 @@ export interface ClassifyResult {
 export async function classify(input: ClassifyInput, deps: ClassifyDeps): Promise<ClassifyResult> {
   const { bytes, model, topK: k, minScore = 0 } = input;
   const timer = stageTimer();
-  const { lookup } = input;
-  const imageSha = await hashed(lookup ? { bytes, hash: lookup.hash } : input, timer);
+  const { hash, hit, readMs } = input.lookup ?? (await lookupCache(bytes, model, deps, input.hash));
+  const imageSha = await hashed({ bytes, hash }, timer);
   const pick = (ranked: Prediction[]) => ranked.slice(0, k).filter((p) => p.score >= minScore);
 
   if (deps.cache) {
-    const hit = lookup ? lookup.hit : await readCache(deps.cache, cacheKey(model, imageSha));
     timer.lap("cache_read");
-    if (lookup) timer.set("cache_read", lookup.readMs);
+    timer.set("cache_read", readMs);
     if (hit) {
       return {
         model: modelInfo(model),
