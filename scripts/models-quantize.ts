@@ -665,7 +665,7 @@ export async function quantizeCommand(argv: string[], log: (s: string) => void =
     const r = applyQdq(fp32, plan, ranges, opts.activations, { perChannel: opts.perChannel });
     quantized = r.model;
     if (opts.foldFp32Weights) {
-      const f = foldFp32ComputeWeights(quantized);
+      const f = foldFp32ComputeWeights(quantized, new Set(plan.nodes.map((n) => n.name)));
       quantized = f.model;
       foldedWeights = f.folded;
       log(`stored ${f.folded} weight tensors of fp32-compute nodes as fp32`);

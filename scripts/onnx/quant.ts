@@ -476,15 +476,23 @@ export function quantizeWeightOnly(
  * otherwise stay behind DequantizeLinear, which onnxruntime keeps and runs on
  * every inference while QDQ handling is on (5 % of the served nsfw model's
  * kernel time in onnxruntime-web). The float32 values are the ones that DQ
- * computes; the file grows by 3 bytes per folded weight.
+ * computes; the file grows by 3 bytes per folded weight. `int8Nodes`: the
+ * nodes the quantiser made int8 (every other weight node is folded).
  */
-export function foldFp32ComputeWeights(model: ModelProto): { model: ModelProto; folded: number } {
+export function foldFp32ComputeWeights(
+  model: ModelProto,
+  int8Nodes?: ReadonlySet<string>,
+): { model: ModelProto; folded: number } {
   const ix = indexGraph(model.graph as GraphProto);
   const fold = new Set<string>();
   for (const n of model.graph?.node ?? []) {
     if (!(WEIGHT_OPS as readonly string[]).includes(n.opType ?? "")) continue;
     const [x, ...params] = n.input ?? [];
-    if (ix.producer.get(x ?? "")?.opType === "DequantizeLinear") continue; // int8 compute: ORT fuses this DQ
+    // Without the quantiser's own list, a dequantised input is taken to mean int8 compute (ORT fuses
+    // that DQ). It is not always: an fp32 node between int8 neighbours reads a private per-channel DQ
+    // that only keeps ORT from fusing it (applyQdq's keptFloat), and its weights are fp32 compute too.
+    const int8 = int8Nodes ? int8Nodes.has(n.name ?? "") : ix.producer.get(x ?? "")?.opType === "DequantizeLinear";
+    if (int8) continue;
     for (const p of params) {
       const dq = p ? ix.producer.get(p) : undefined;
       const source = dq?.input?.[0];
