@@ -18,10 +18,10 @@
  * fp32 network (the file with its activation Q/DQ pairs removed and every
  * DequantizeLinear folded: scripts/onnx/quant.ts dequantizeModel, the
  * benchmark's fp32 baseline) is nsfwjs up to the int32 rounding of the
- * biases: measured 3.2e-5, bound 1e-3. As served (int8 QDQ: uint8
- * activations around 19 int8 convolutions, what the worker runs) each of
- * those layers adds an 8-bit rounding of its input: measured 2.8e-3 on these
- * photos (the quantize report has 0.055 over 400 held-out images), bound
+ * biases: measured 6.6e-5, bound 1e-3. As served (int8 QDQ: uint8
+ * activations around 27 int8 convolutions, what the worker runs) each of
+ * those layers adds an 8-bit rounding of its input: measured 7.0e-3 on these
+ * photos (the quantize report has 0.060 over 400 held-out images), bound
  * 0.05; the top class must still be nsfwjs's on every photo.
  */
 import { createHash } from "node:crypto";
