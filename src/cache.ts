@@ -5,9 +5,12 @@ import type { RegisteredModel } from "./models/registry";
 /**
  * KV result cache. The key pins the exact image bytes (sha256) and the exact
  * model build (id + model file sha256), so a re-uploaded model never serves
- * stale predictions. Classifications and embeddings live under distinct
- * prefixes, and one inference fills both. The cache is an optimisation only:
- * every KV failure is logged and treated as a miss, never as a failed request.
+ * stale predictions. One entry per (model build, image) holds what one
+ * inference produced: the classification and, when the run kept it, the
+ * embedding. So a miss costs one KV write, not one per output (writes are
+ * KV's billed and rate-limited operation), and whichever endpoint asks next
+ * finds its answer. The cache is an optimisation only: every KV failure is
+ * logged and treated as a miss, never as a failed request.
  */
 export const CachedImage = z.object({
   sha256: z.string(),
@@ -16,52 +19,43 @@ export const CachedImage = z.object({
   format: z.enum(["jpeg", "png", "webp"]),
 });
 
-export const CachedResult = z.object({
-  v: z.literal(1),
-  predictions: z.array(z.object({ label: z.string(), index: z.number().int().nonnegative(), score: z.number() })),
-  image: CachedImage,
-  createdAt: z.string(),
-});
-export type CachedResult = z.infer<typeof CachedResult>;
-
 /**
  * An embedding is stored as the base64 of its little-endian float32 values:
  * exact, and ~4x smaller than a JSON array of 1280 numbers.
  */
 export const CachedEmbedding = z.object({
-  v: z.literal(1),
   dim: z.number().int().positive(),
-  embedding: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/),
-  image: CachedImage,
-  createdAt: z.string(),
+  data: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/),
 });
 export type CachedEmbedding = z.infer<typeof CachedEmbedding>;
 
-export function cacheKey(model: RegisteredModel, imageSha256: string): string {
-  return `cls:v1:${model.manifest.id}:${model.manifest.file.sha256}:${imageSha256}`;
-}
+export const CachedResult = z.object({
+  v: z.literal(2),
+  predictions: z.array(z.object({ label: z.string(), index: z.number().int().nonnegative(), score: z.number() })),
+  /** Absent when the run that wrote the entry did not keep it (bulk jobs never read embeddings back). */
+  embedding: CachedEmbedding.optional(),
+  image: CachedImage,
+  createdAt: z.string(),
+});
+export type CachedResult = z.infer<typeof CachedResult>;
 
-export function embedCacheKey(model: RegisteredModel, imageSha256: string): string {
-  return `emb:v1:${model.manifest.id}:${model.manifest.file.sha256}:${imageSha256}`;
+export function cacheKey(model: RegisteredModel, imageSha256: string): string {
+  return `res:v2:${model.manifest.id}:${model.manifest.file.sha256}:${imageSha256}`;
 }
 
 export function readCache(kv: KVNamespace, key: string): Promise<CachedResult | undefined> {
   return readEntry(kv, key, CachedResult);
 }
 
-/** The entry with its vector decoded; one whose length disagrees with its `dim` is as good as malformed. */
-export async function readEmbeddingCache(
-  kv: KVNamespace,
-  key: string,
-): Promise<(CachedEmbedding & { vector: Float32Array }) | undefined> {
-  const entry = await readEntry(kv, key, CachedEmbedding);
-  if (!entry) return undefined;
-  const vector = decodeFloats(entry.embedding);
-  if (vector?.length !== entry.dim) {
-    console.warn(`cache: ignoring malformed entry ${key}`);
+/** The entry's vector, if it has one of `dim` values; one whose length disagrees is as good as absent. */
+export function cachedVector(entry: CachedResult, dim: number): Float32Array | undefined {
+  if (!entry.embedding || entry.embedding.dim !== dim) return undefined;
+  const vector = decodeFloats(entry.embedding.data);
+  if (vector?.length !== dim) {
+    console.warn(`cache: ignoring a malformed embedding for image ${entry.image.sha256}`);
     return undefined;
   }
-  return { ...entry, vector };
+  return vector;
 }
 
 async function readEntry<S extends z.ZodType>(
@@ -107,12 +101,7 @@ export function decodeFloats(b64: string): Float32Array | undefined {
   return new Float32Array(bytes.buffer);
 }
 
-export async function writeCache(
-  kv: KVNamespace,
-  key: string,
-  value: CachedResult | CachedEmbedding,
-  ttlSeconds: number,
-): Promise<void> {
+export async function writeCache(kv: KVNamespace, key: string, value: CachedResult, ttlSeconds: number): Promise<void> {
   try {
     await kv.put(key, JSON.stringify(value), { expirationTtl: ttlSeconds });
   } catch (e) {

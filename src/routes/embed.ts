@@ -29,7 +29,7 @@ const embedRoute = createRoute({
   tags: ["embed"],
   summary: "Embed one image (feature vector for similarity search and dedup)",
   description:
-    "Returns the model's pooled penultimate feature vector (Keras include_top=False), L2-normalised. Only models whose manifest names a features output can embed (see `embedding` in GET /v1/models). Same body forms, caching and ETag as classify; one inference fills both caches.",
+    "Returns the model's pooled penultimate feature vector (Keras include_top=False), L2-normalised. Only models whose manifest names a features output can embed (see `embedding` in GET /v1/models). Same body forms, caching and ETag as classify; one inference caches both (one KV entry per model build and image).",
   request: { query: z.object({ model: ModelQuery }), headers: ifNoneMatchHeader, body: imageBody },
   responses: {
     200: {

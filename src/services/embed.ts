@@ -1,4 +1,4 @@
-import { embedCacheKey, readEmbeddingCache } from "../cache";
+import { cachedVector, cacheKey, readCache } from "../cache";
 import { ApiError } from "../errors";
 import { listModels, type RegisteredModel } from "../models/registry";
 import { type ClassifyDeps, hashed, type ImageFacts, type ImageHash, type ModelInfo, modelInfo, runModel } from "./run";
@@ -50,13 +50,15 @@ export async function embed(input: EmbedInput, deps: ClassifyDeps): Promise<Embe
   const imageSha = await hashed(input, timer);
 
   if (deps.cache) {
-    const hit = await readEmbeddingCache(deps.cache, embedCacheKey(model, imageSha));
+    const hit = await readCache(deps.cache, cacheKey(model, imageSha));
     timer.lap("cache_read");
-    if (hit && hit.dim === dim) {
+    // An entry a bulk job wrote has the classification only: then this is a miss.
+    const vector = hit && cachedVector(hit, dim);
+    if (hit && vector) {
       return {
         model: modelInfo(model),
         dim,
-        embedding: Array.from(hit.vector),
+        embedding: Array.from(vector),
         image: hit.image,
         cached: true,
         timings_ms: timer.done(),

@@ -1,4 +1,4 @@
-import { type CachedEmbedding, type CachedResult, cacheKey, embedCacheKey, encodeFloats, writeCache } from "../cache";
+import { type CachedResult, cacheKey, encodeFloats, writeCache } from "../cache";
 import { getSession, type LoadedModel, outputNames } from "../inference/sessions";
 import { LIMITS } from "../limits";
 import type { RegisteredModel } from "../models/registry";
@@ -32,9 +32,10 @@ export interface ModelRun {
 /** Which cache entries a run writes. */
 export interface CacheFill {
   /**
-   * Also write the embedding entry (default true). Bulk jobs pass false: they
-   * never read embeddings back, and a KV write per image is billed (and, in
-   * miniflare, a blocking ~5 ms file write on the thread that also infers).
+   * Keep the embedding in the cache entry (default true). Bulk jobs pass
+   * false: they never read embeddings back, and the 1280-float vector is ~7 KB
+   * of the entry (an /v1/embed for such an image runs the model once more and
+   * rewrites the entry with both).
    */
   embedding?: boolean;
 }
@@ -42,8 +43,9 @@ export interface CacheFill {
 /**
  * decode -> preprocess -> one inference -> postprocess, then the cache writes.
  * The run fetches the class scores and (if the model has them) the pooled
- * features together, so an HTTP classification also fills the embedding cache
- * and vice versa: the second kind of request for an image costs no inference.
+ * features together, and caches both in one entry, so an HTTP classification
+ * also answers a later embedding request and vice versa: the second kind of
+ * request for an image costs no inference.
  */
 export async function runModel(
   bytes: Uint8Array,
@@ -106,19 +108,17 @@ export async function runModel(
     format: info.format,
   };
   if (deps.cache) {
-    const createdAt = new Date().toISOString();
-    const cls: CachedResult = { v: 1, predictions, image: facts, createdAt };
-    deps.waitUntil(writeCache(deps.cache, cacheKey(model, imageSha), cls, deps.cacheTtlSeconds));
-    if (embedding && fill.embedding !== false) {
-      const emb: CachedEmbedding = {
-        v: 1,
-        dim: embedding.length,
-        embedding: encodeFloats(embedding),
-        image: facts,
-        createdAt,
-      };
-      deps.waitUntil(writeCache(deps.cache, embedCacheKey(model, imageSha), emb, deps.cacheTtlSeconds));
-    }
+    // One entry, one KV write, for everything this run produced.
+    const entry: CachedResult = {
+      v: 2,
+      predictions,
+      ...(embedding && fill.embedding !== false
+        ? { embedding: { dim: embedding.length, data: encodeFloats(embedding) } }
+        : {}),
+      image: facts,
+      createdAt: new Date().toISOString(),
+    };
+    deps.waitUntil(writeCache(deps.cache, cacheKey(model, imageSha), entry, deps.cacheTtlSeconds));
   }
   return { predictions, embedding, image: facts };
 }

@@ -273,7 +273,7 @@ describe("POST /v1/classify", () => {
       writeCache(
         env.RESULTS,
         badKey,
-        { v: 1, predictions: [], image: { sha256: "x", width: 1, height: 1, format: "png" }, createdAt: "" },
+        { v: 2, predictions: [], image: { sha256: "x", width: 1, height: 1, format: "png" }, createdAt: "" },
         3600,
       ),
     ).resolves.toBeUndefined();

@@ -8,7 +8,7 @@ import { env, SELF as keylessSelf } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { app } from "../../src/app";
-import { cacheKey, embedCacheKey } from "../../src/cache";
+import { cachedVector, cacheKey, readCache } from "../../src/cache";
 import { resultEtag } from "../../src/http/conditional";
 import { getModel, listModels, type RegisteredModel } from "../../src/models/registry";
 import { ensureCodecs } from "../../src/pipeline/codecs/wasm";
@@ -720,7 +720,10 @@ describe("POST /v1/embed", () => {
 
         // Identical image -> identical vector: the cached copy, a JSON upload, and a fresh inference.
         await vi.waitFor(
-          async () => expect(await env.RESULTS.get(embedCacheKey(m, body.image.sha256))).not.toBeNull(),
+          async () => {
+            const entry = await readCache(env.RESULTS, cacheKey(m, body.image.sha256));
+            expect(entry && cachedVector(entry, dim)).toEqual(Float32Array.from(body.embedding));
+          },
           { timeout: 5000 },
         );
         const again = (await checked(
@@ -771,17 +774,25 @@ describe("POST /v1/embed", () => {
     }
   });
 
-  it("one inference serves both: a classification fills the embedding cache and vice versa", async () => {
+  it("one inference serves both: a classification caches the embedding too, in one entry, and vice versa", async () => {
     const [m] = embeddable();
     expect(m).toBeDefined();
     const model = m as RegisteredModel;
+    const dim = model.manifest.output.features?.dim as number;
     const one = await image("png_gray16.png");
     const cls = (await (await raw(`/v1/classify?model=${model.manifest.id}`, one, "image/png")).json()) as ClassifyBody;
     expect(cls.cached).toBe(false);
-    await vi.waitFor(async () => expect(await env.RESULTS.get(embedCacheKey(model, cls.image.sha256))).not.toBeNull(), {
-      timeout: 5000,
-    });
-    expect(embedCacheKey(model, cls.image.sha256)).not.toBe(cacheKey(model, cls.image.sha256));
+    await vi.waitFor(
+      async () => {
+        const entry = await readCache(env.RESULTS, cacheKey(model, cls.image.sha256));
+        expect(entry?.predictions.slice(0, cls.predictions.length)).toEqual(cls.predictions);
+        expect(entry && cachedVector(entry, dim)).toHaveLength(dim);
+      },
+      { timeout: 5000 },
+    );
+    // One key per (model build, image): a miss is one KV write.
+    const keys = await env.RESULTS.list({ prefix: `res:v2:${model.manifest.id}:` });
+    expect(keys.keys.filter((k) => k.name.endsWith(cls.image.sha256))).toHaveLength(1);
     const emb = (await (await raw(`/v1/embed?model=${model.manifest.id}`, one, "image/png")).json()) as EmbedBody;
     expect(emb.cached).toBe(true);
 
