@@ -1051,6 +1051,367 @@ function quantizeBias(
   return undefined;
 }
 
+// ---------------------------------------------------------------- bias correction
+
+/**
+ * A copy of `model` with `offsets` (node name → one value per output channel)
+ * added to the float bias of each named Conv/Gemm. A node without a bias gets
+ * one holding the offsets: DenseNet's concatenated convs have none, and they are
+ * the ones whose int8 outputs drift most. A bias shared with another node is
+ * copied first, so the other node keeps its values.
+ */
+export function addBiasOffsets(model: ModelProto, offsets: ReadonlyMap<string, Float32Array>): ModelProto {
+  const m = cloneModel(model);
+  const g = m.graph as GraphProto;
+  const ix = indexGraph(g);
+  const added: TensorProto[] = [];
+  const removed = new Set<string>();
+  for (const n of g.node ?? []) {
+    const delta = offsets.get(n.name ?? "");
+    if (!delta) continue;
+    if (n.opType !== "Conv" && n.opType !== "Gemm") throw new Error(`${n.name}: bias offsets need a Conv or Gemm`);
+    if (n.opType === "Gemm" && attrFloat(n, "beta", 1) !== 1) throw new Error(`${n.name}: Gemm beta != 1`);
+    const old = n.input?.[2];
+    const init = old ? ix.initializers.get(old) : undefined;
+    if (old && !init) throw new Error(`${n.name}: bias ${old} is not an initializer`);
+    const b = init ? readFloat32(init) : new Float32Array(delta.length);
+    if (b.length !== delta.length) throw new Error(`${n.name}: ${delta.length} offsets for ${b.length} bias values`);
+    const v = new Float32Array(b.length);
+    for (let c = 0; c < v.length; c++) v[c] = (b[c] as number) + (delta[c] as number);
+    const shared = old !== undefined && (ix.consumers.get(old) ?? []).length > 1;
+    const name = old && !shared ? old : `${n.name}_bias`;
+    if (old && !shared) removed.add(old);
+    added.push(makeTensor(name, DataType.FLOAT, [v.length], v));
+    const ins = n.input as string[];
+    while (ins.length < 2) ins.push("");
+    ins[2] = name;
+  }
+  replaceInitializers(g, removed, added);
+  return m;
+}
+
+/**
+ * The part of `model` that computes `outputs`, which become its only graph
+ * outputs: nodes and initializers they do not depend on are dropped, so a
+ * measurement of the first layers does not pay for the whole network.
+ */
+export function pruneToOutputs(model: ModelProto, outputs: readonly string[]): ModelProto {
+  const m = cloneModel(model);
+  const g = m.graph as GraphProto;
+  const ix = indexGraph(g);
+  const needed = new Set(outputs);
+  const keep = new Set<NodeProto>();
+  const nodes = g.node ?? [];
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i] as NodeProto;
+    if (!(n.output ?? []).some((o) => needed.has(o))) continue;
+    keep.add(n);
+    for (const t of n.input ?? []) if (t) needed.add(t);
+  }
+  for (const o of outputs) {
+    if (!ix.producer.has(o) && !ix.graphInputs.has(o)) throw new Error(`pruneToOutputs: no tensor ${o}`);
+  }
+  g.node = nodes.filter((n) => keep.has(n));
+  g.initializer = (g.initializer ?? []).filter((t) => needed.has(t.name ?? ""));
+  g.input = (g.input ?? []).filter((i) => needed.has(i.name ?? ""));
+  g.valueInfo = (g.valueInfo ?? []).filter((v) => needed.has(v.name ?? ""));
+  g.output = outputs.map((name) =>
+    onnx.ValueInfoProto.create({
+      name,
+      type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: DataType.FLOAT }) }),
+    }),
+  );
+  return m;
+}
+
+/** Per-channel means and ranges (axis 1 of an N×C×… tensor) of named tensors, accumulated over runs. */
+export class ChannelStats {
+  private sums = new Map<string, { sum: Float64Array; lo: Float64Array; hi: Float64Array; count: number }>();
+
+  add(name: string, data: Float32Array, dims: readonly number[]): void {
+    const channels = dims[1] ?? 1;
+    const inner = dims.slice(2).reduce((a, b) => a * b, 1);
+    const outer = (dims[0] ?? 1) as number;
+    let s = this.sums.get(name);
+    if (!s) {
+      s = {
+        sum: new Float64Array(channels),
+        lo: new Float64Array(channels).fill(Number.POSITIVE_INFINITY),
+        hi: new Float64Array(channels).fill(Number.NEGATIVE_INFINITY),
+        count: 0,
+      };
+      this.sums.set(name, s);
+    }
+    const { sum, lo, hi } = s;
+    for (let o = 0; o < outer; o++) {
+      for (let c = 0; c < channels; c++) {
+        let acc = 0;
+        let mn = lo[c] as number;
+        let mx = hi[c] as number;
+        const base = (o * channels + c) * inner;
+        for (let i = 0; i < inner; i++) {
+          const v = data[base + i] as number;
+          acc += v;
+          if (v < mn) mn = v;
+          if (v > mx) mx = v;
+        }
+        sum[c] = (sum[c] as number) + acc;
+        lo[c] = mn;
+        hi[c] = mx;
+      }
+    }
+    s.count += outer * inner;
+  }
+
+  /** Per-channel [min, max]. */
+  range(name: string): { min: Float64Array; max: Float64Array } {
+    const s = this.sums.get(name);
+    if (!s) throw new Error(`no values for ${name}`);
+    return { min: s.lo, max: s.hi };
+  }
+
+  mean(name: string): Float64Array {
+    const s = this.sums.get(name);
+    if (!s) throw new Error(`no values for ${name}`);
+    return s.sum.map((v) => v / s.count);
+  }
+}
+
+// ---------------------------------------------------------------- channel equalisation
+
+/** Channel count (axis 1) of every tensor whose count follows from the weights and the ops below. */
+function channelCounts(g: GraphProto, ix: GraphIndex, inputChannels: number): Map<string, number> {
+  const count = new Map<string, number>();
+  for (const t of ix.graphInputs) count.set(t, inputChannels);
+  for (const n of g.node ?? []) {
+    const op = n.opType ?? "";
+    const out = n.output?.[0];
+    if (!out) continue;
+    const first = count.get(n.input?.[0] ?? "");
+    if (op === "Conv") {
+      const d = weightDims(n, ix);
+      if (d?.[0] !== undefined) count.set(out, d[0]);
+    } else if (op === "Concat" && attrInt(n, "axis", 0) === 1) {
+      const parts = (n.input ?? []).map((t) => count.get(t));
+      if (parts.every((c) => c !== undefined))
+        count.set(out, parts.reduce((a, b) => (a as number) + (b as number), 0) as number);
+    } else if (first !== undefined && op === "Pad") {
+      if (padsWithZeros(n, ix)) count.set(out, first);
+    } else if (first !== undefined && PER_CHANNEL_HOMOGENEOUS.has(op)) count.set(out, first);
+    else if (first !== undefined && op === "BatchNormalization") count.set(out, first);
+  }
+  return count;
+}
+
+/**
+ * A Pad in constant mode with the default value 0 (the only mode that commutes
+ * with scaling) that pads no channels (which would move the offsets).
+ */
+function padsWithZeros(n: NodeProto, ix: GraphIndex): boolean {
+  const mode = attr(n, "mode")?.s;
+  if ((mode && new TextDecoder().decode(mode) !== "constant") || n.input?.[2]) return false;
+  const pads = constantValue(ix, n.input?.[1] ?? "");
+  const rank = (pads?.length ?? 0) / 2;
+  return !!pads && rank >= 2 && pads[1] === 0 && pads[1 + rank] === 0;
+}
+
+/** Ops f with f(s·x) = s·f(x) per channel for every s > 0 (Pad only with its default zero value). */
+const PER_CHANNEL_HOMOGENEOUS = new Set(["Relu", "MaxPool", "AveragePool", "Identity", "Pad"]);
+
+/**
+ * Where the channels of `tensor` end up: the BatchNormalization nodes that
+ * read them (with the channel offset inside their input), following only
+ * per-channel positive-homogeneous ops and Concat on axis 1. Undefined if any
+ * path reaches something else (a Conv, a graph output…): scaling those
+ * channels could then not be undone exactly.
+ */
+function batchNormReaders(
+  ix: GraphIndex,
+  counts: ReadonlyMap<string, number>,
+  tensor: string,
+): { bn: NodeProto; offset: number }[] | undefined {
+  const found: { bn: NodeProto; offset: number }[] = [];
+  const stack: { t: string; offset: number }[] = [{ t: tensor, offset: 0 }];
+  while (stack.length > 0) {
+    const { t, offset } = stack.pop() as { t: string; offset: number };
+    if (ix.graphOutputs.has(t)) return undefined;
+    for (const n of ix.consumers.get(t) ?? []) {
+      const op = n.opType ?? "";
+      const out = n.output?.[0] as string;
+      if (op === "BatchNormalization" && n.input?.[0] === t) found.push({ bn: n, offset });
+      else if (op === "Pad" && n.input?.[0] === t && padsWithZeros(n, ix)) stack.push({ t: out, offset });
+      else if (op !== "Pad" && PER_CHANNEL_HOMOGENEOUS.has(op) && n.input?.[0] === t) stack.push({ t: out, offset });
+      else if (op === "Concat" && attrInt(n, "axis", 0) === 1) {
+        const ins = n.input ?? [];
+        let at = 0;
+        for (const i of ins) {
+          if (i === t) stack.push({ t: out, offset: offset + at });
+          const c = counts.get(i);
+          if (c === undefined) return undefined;
+          at += c;
+        }
+      } else return undefined;
+    }
+  }
+  return found.length > 0 ? found : undefined;
+}
+
+export interface Equalizable {
+  /** The Conv whose output channels can be rescaled. */
+  node: string;
+  /** The tensor that will be quantised for it: its output, or the Relu's right after it. */
+  tensor: string;
+}
+
+/**
+ * Convs whose output channels reach only BatchNormalization nodes, through
+ * Relu/pooling/Pad/Concat: DenseNet's conv0, every dense layer's conv2 and the
+ * transition convs, whose outputs are concatenated and batch-normalised per
+ * channel. A per-tensor activation scale gives their narrow channels few
+ * int8 steps, and the batch norm then magnifies that error by 1/σ of the
+ * channel. Scaling such a channel by s > 0 (its weights' per-channel scale and
+ * its bias) and dividing it out in the batch norms (γ/s, μ·s) leaves the
+ * network's function unchanged while every channel uses the tensor's range.
+ */
+export function equalizableConvs(model: ModelProto, inputChannels = 3): Equalizable[] {
+  const g = model.graph as GraphProto;
+  const ix = indexGraph(g);
+  const counts = channelCounts(g, ix, inputChannels);
+  const out: Equalizable[] = [];
+  for (const n of g.node ?? []) {
+    if (n.opType !== "Conv") continue;
+    const y = n.output?.[0] as string;
+    if (!batchNormReaders(ix, counts, y)) continue;
+    const cons = ix.consumers.get(y) ?? [];
+    const relu = cons.length === 1 && cons[0]?.opType === "Relu" ? cons[0] : undefined;
+    out.push({ node: n.name ?? "", tensor: relu ? (relu.output?.[0] as string) : y });
+  }
+  return out;
+}
+
+/** Follows Identity nodes back to the initializer (or Constant) holding a value. */
+function constantSource(ix: GraphIndex, name: string): number[] | undefined {
+  let t = name;
+  for (;;) {
+    const p = ix.producer.get(t);
+    if (p?.opType !== "Identity") return constantValue(ix, t);
+    t = p.input?.[0] as string;
+  }
+}
+
+/**
+ * Multiplies each named Conv's output channel c by scales[c] > 0 (see
+ * equalizableConvs) and undoes it in every batch norm reading it. An 8-bit
+ * weight keeps its codes: only its per-channel scale changes.
+ */
+export function equalizeChannels(
+  model: ModelProto,
+  scales: ReadonlyMap<string, Float32Array>,
+  inputChannels = 3,
+): ModelProto {
+  const m = cloneModel(model);
+  const g = m.graph as GraphProto;
+  const ix = indexGraph(g);
+  const counts = channelCounts(g, ix, inputChannels);
+  const added: TensorProto[] = [];
+  const removed = new Set<string>();
+  const bnFactor = new Map<NodeProto, Float64Array>();
+  const scaleInit = (name: string, s: Float32Array, what: string) => {
+    const t = ix.initializers.get(name);
+    if (!t || (ix.consumers.get(name) ?? []).length !== 1)
+      throw new Error(`${what}: ${name} is not a private initializer`);
+    const v = readFloat32(t);
+    if (v.length !== s.length) throw new Error(`${what}: ${v.length} values for ${s.length} channels`);
+    removed.add(name);
+    added.push(
+      makeTensor(
+        name,
+        DataType.FLOAT,
+        dimsOf(t),
+        v.map((x, c) => x * (s[c] as number)),
+      ),
+    );
+  };
+  for (const n of g.node ?? []) {
+    const s = scales.get(n.name ?? "");
+    if (!s) continue;
+    if (s.some((v) => !(v > 0))) throw new Error(`${n.name}: channel scales must be > 0`);
+    const pre = prequantizedWeight(n, ix);
+    if (pre) {
+      if (pre.scale.length !== s.length) throw new Error(`${n.name}: the 8-bit weight is not per output channel`);
+      scaleInit(pre.dq.input?.[1] as string, s, n.name ?? "");
+    } else {
+      const w = ix.initializers.get(n.input?.[1] ?? "");
+      if (!w) throw new Error(`${n.name}: weight is not an initializer`);
+      const inner = readFloat32(w).length / s.length;
+      scaleInit(
+        n.input?.[1] as string,
+        Float32Array.from({ length: s.length * inner }, (_, i) => s[Math.floor(i / inner)] as number),
+        n.name ?? "",
+      );
+    }
+    if (n.input?.[2]) scaleInit(n.input[2], s, n.name ?? "");
+    const readers = batchNormReaders(ix, counts, n.output?.[0] as string);
+    if (!readers) throw new Error(`${n.name}: its channels do not reach only batch norms`);
+    for (const { bn, offset } of readers) {
+      const f = bnFactor.get(bn) ?? new Float64Array(counts.get(bn.input?.[0] ?? "") ?? 0).fill(1);
+      for (let c = 0; c < s.length; c++) f[offset + c] = (f[offset + c] as number) * (s[c] as number);
+      bnFactor.set(bn, f);
+    }
+  }
+  for (const [bn, f] of bnFactor) {
+    const ins = bn.input as string[];
+    const gamma = constantSource(ix, ins[1] as string);
+    const mean = constantSource(ix, ins[3] as string);
+    if (!gamma || !mean || gamma.length !== f.length || mean.length !== f.length) {
+      throw new Error(`${bn.name}: batch norm parameters are not constants of ${f.length} channels`);
+    }
+    const base = bn.name ?? ins[0];
+    added.push(
+      makeTensor(
+        `${base}_scale_equalized`,
+        DataType.FLOAT,
+        [f.length],
+        Float32Array.from(gamma, (v, c) => v / (f[c] as number)),
+      ),
+      makeTensor(
+        `${base}_mean_equalized`,
+        DataType.FLOAT,
+        [f.length],
+        Float32Array.from(mean, (v, c) => v * (f[c] as number)),
+      ),
+    );
+    ins[1] = `${base}_scale_equalized`;
+    ins[3] = `${base}_mean_equalized`;
+  }
+  replaceInitializers(g, removed, added);
+  // Parameters only the rewired batch norms read are now unused.
+  const read = new Set((g.node ?? []).flatMap((n) => n.input ?? []));
+  g.initializer = (g.initializer ?? []).filter((t) => read.has(t.name ?? ""));
+  return m;
+}
+
+/**
+ * Per-channel scales for equalizeChannels from each tensor's per-channel
+ * [min, max]: the largest s that keeps the channel inside the tensor's
+ * overall range, so every channel spans it and the tensor's range (and
+ * int8 step) does not grow. Capped at `maxScale`, and 1 for a channel that
+ * was always 0: a channel nearly silent on the calibration images could
+ * otherwise be blown past the range on other images.
+ */
+export function equalizingScales(min: Float64Array, max: Float64Array, maxScale = 16): Float32Array {
+  const lo = Math.min(0, ...min);
+  const hi = Math.max(0, ...max);
+  return Float32Array.from(min, (mn, c) => {
+    const mx = max[c] as number;
+    if (!(mx > 0) && !(mn < 0)) return 1;
+    let s = maxScale;
+    if (mx > 0) s = Math.min(s, hi / mx);
+    if (mn < 0) s = Math.min(s, lo / mn);
+    return Math.max(1, s);
+  });
+}
+
 // ---------------------------------------------------------------- calibration statistics
 
 /**

@@ -18,6 +18,8 @@ import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   calibrate,
+  channelMeans,
+  correctBiases,
   loadSamples,
   parseCli,
   quantizeCommand,
@@ -27,10 +29,14 @@ import {
 } from "../../scripts/models-quantize";
 import {
   activationParams,
+  addBiasOffsets,
   applyQdq,
   DataType,
   dequantizeModel,
   dimsOf,
+  equalizableConvs,
+  equalizeChannels,
+  equalizingScales,
   foldFp32ComputeWeights,
   foldWeightDequantize,
   indexGraph,
@@ -41,6 +47,7 @@ import {
   opCounts,
   planQdq,
   quantizeWeightOnly,
+  readNumbers,
   reductionSize,
   type Selection,
   saveModel,
@@ -472,6 +479,126 @@ describe("exclusions are honoured by what onnxruntime actually runs", () => {
     expect(result.weights.length).toBe(55);
     expect(result.biases.length).toBe(55);
     expect(result.floatBiases).toEqual([]);
+  });
+});
+
+describe("--bias-correct", () => {
+  it("moves each int8 layer's int32 bias so its per-channel mean output matches fp32 on the calibration images", async () => {
+    const manifest = ModelManifest.parse(JSON.parse(readFileSync(NSFW_MANIFEST, "utf8")));
+    const samples = (await loadSamples(PHOTOS, manifest)).samples;
+    const plan = planQdq(nsfwFp32, SEL, "u8");
+    // Percentile clipping shifts means more than minmax does: the case the correction is for.
+    const opts = { activations: "u8", calibMethod: "percentile", percentile: 99.9 } as const;
+    const ranges = await calibrate(nsfwFp32, plan.tensors, samples, manifest, opts);
+    const bc = await correctBiases(nsfwFp32, plan, ranges, samples, manifest, {
+      activations: "u8",
+      perChannel: true,
+      block: 1,
+    });
+    expect(bc.offsets.size).toBe(55);
+    const plain = applyQdq(nsfwFp32, plan, ranges, "u8", { perChannel: true }).model;
+    const corrected = applyQdq(addBiasOffsets(nsfwFp32, bc.offsets), plan, ranges, "u8", { perChannel: true }).model;
+    // Same scales, so the int32 codes compare directly: nearly every layer's bias moved.
+    const codes = (m: ModelProto) =>
+      new Map(
+        (m.graph?.initializer ?? [])
+          .filter((t) => t.dataType === DataType.INT32 && t.name?.endsWith("_quantized"))
+          .map((t) => [t.name ?? "", readNumbers(t).join(",")]),
+      );
+    const [a, b] = [codes(plain), codes(corrected)];
+    expect(a.size).toBe(55);
+    expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
+    expect([...a].filter(([k, v]) => b.get(k) !== v).length).toBeGreaterThan(50);
+    // Measured independently of correctBiases: |quantised - fp32| per-channel mean of every
+    // int8 layer's output, summed over layers.
+    const byName = new Map((nsfwFp32.graph?.node ?? []).map((n) => [n.name ?? "", n]));
+    const outs = [...bc.offsets.keys()].map((n) => byName.get(n)?.output?.[0] as string);
+    const ref = await channelMeans(nsfwFp32, outs, samples, manifest);
+    const shift = async (m: ModelProto) => {
+      const q = await channelMeans(m, outs, samples, manifest);
+      let total = 0;
+      for (const o of outs) {
+        const r = ref.get(o) as Float64Array;
+        total += (q.get(o) as Float64Array).reduce((acc, v, c) => acc + Math.abs(v - (r[c] as number)), 0) / r.length;
+      }
+      return total;
+    };
+    const [before, after] = [await shift(plain), await shift(corrected)];
+    expect(after).toBeLessThan(before * 0.5);
+    const reported = [...bc.error.values()];
+    expect(reported.reduce((acc, e) => acc + e.after, 0)).toBeCloseTo(after, 5);
+  });
+
+  it("gives a bias-less conv (DenseNet's concatenated conv2) a bias holding the offsets", () => {
+    const densenet = foldWeightDequantize(loadModel(join(ROOT, "models/densenet-121/model.int8.onnx")));
+    const name = "/features/denseblock1/denselayer1/conv2/Conv";
+    const node = (m: ModelProto) => m.graph?.node?.find((n) => n.name === name);
+    expect(node(densenet)?.input?.length).toBe(2);
+    const delta = Float32Array.from({ length: 32 }, (_, i) => i / 10);
+    const m = addBiasOffsets(densenet, new Map([[name, delta]]));
+    const bias = m.graph?.initializer?.find((t) => t.name === node(m)?.input?.[2]);
+    expect(Array.from(readNumbers(bias ?? {}))).toEqual(Array.from(delta));
+    expect(node(densenet)?.input?.length).toBe(2); // the input model is untouched
+  });
+
+  it("is a qdq option, and its block size needs it", () => {
+    const base = [fp32Path, "--manifest", NSFW_MANIFEST, "--calib", PHOTOS];
+    expect(parseCli(base).biasCorrectBlock).toBe(0);
+    expect(parseCli([...base, "--bias-correct"]).biasCorrectBlock).toBe(1);
+    expect(parseCli([...base, "--bias-correct", "--bias-correct-block", "3"]).biasCorrectBlock).toBe(3);
+    expect(() => parseCli([...base, "--bias-correct-block", "3"])).toThrow(UsageError);
+    expect(() => parseCli([...base, "--bias-correct", "--format", "weight-only"])).toThrow(UsageError);
+  });
+});
+
+describe("--equalize", () => {
+  it("rescales DenseNet's batch-normalised conv outputs per channel without changing the network", async () => {
+    const committed = loadModel(join(ROOT, "models/densenet-121/model.int8.onnx"));
+    const eq = equalizableConvs(committed);
+    // conv0, 58 dense-layer conv2 and 3 transition convs; never a conv1 (it feeds a conv).
+    expect(eq.length).toBe(62);
+    expect(eq.some((e) => e.node.includes("conv1"))).toBe(false);
+    expect(eq[0]).toEqual({ node: "/features/conv0/Conv", tensor: "/features/relu0/Relu_output_0" });
+    // A MobileNet's convs all feed convs or adds: nothing to do.
+    expect(equalizableConvs(nsfwFp32)).toEqual([]);
+    const scales = new Map(
+      eq.map((e, k) => [e.node, Float32Array.from({ length: 1024 }, (_, c) => 1 + ((c * 7 + k) % 5) / 2)]),
+    );
+    for (const [name, s] of scales) {
+      const n = committed.graph?.node?.find((x) => x.name === name);
+      const w = indexGraph(committed.graph ?? {}).producer.get(n?.input?.[1] ?? "");
+      const channels = dimsOf(committed.graph?.initializer?.find((t) => t.name === w?.input?.[0]) ?? {})[0] as number;
+      scales.set(name, s.slice(0, channels));
+    }
+    const m = equalizeChannels(committed, scales);
+    // The 8-bit codes are untouched: only per-channel scales, biases and batch-norm parameters move.
+    const int8 = (x: ModelProto) =>
+      (x.graph?.initializer ?? [])
+        .filter((t) => t.dataType === DataType.INT8)
+        .map((t) => `${t.name}:${readNumbers(t).join(",")}`)
+        .sort();
+    expect(int8(m)).toEqual(int8(committed));
+    const x = new ort.Tensor(
+      "float32",
+      Float32Array.from({ length: 3 * 224 * 224 }, (_, i) => Math.sin(i * 0.01)),
+      [1, 3, 224, 224],
+    );
+    const run = async (model: ModelProto) => {
+      const s = await ort.InferenceSession.create(saveModel(model), { intraOpNumThreads: 1 });
+      const out = await s.run({ input: x });
+      await s.release();
+      return out.logits?.data as Float32Array;
+    };
+    const [a, b] = [await run(committed), await run(m)];
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs((a[i] as number) - (b[i] as number)));
+    expect(worst).toBeLessThan(1e-3);
+    expect(Math.max(...Array.from(a, Math.abs))).toBeGreaterThan(1);
+  });
+
+  it("scales each channel up to the tensor's range, never beyond", () => {
+    const s = equalizingScales(Float64Array.of(-1, 0, -0.5, 0, 0), Float64Array.of(2, 1, 0.5, 0, 1e-3));
+    expect(Array.from(s)).toEqual([1, 2, 2, 1, 16]);
   });
 });
 
