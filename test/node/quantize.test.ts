@@ -60,6 +60,11 @@ const NSFW_DIR = join(ROOT, "models/mobilenet-v2-nsfw");
 const NSFW_MANIFEST = join(NSFW_DIR, "manifest.json");
 /** The weight-only nsfw model the served QDQ file is built from (README, Quantization). */
 const NSFW_WEIGHT_ONLY = join(ROOT, "test/fixtures/models/mobilenet-v2-nsfw.weight-only.onnx");
+/** The weight-only DenseNet-121 (scripts/build_models.py) its served QDQ file is built from. */
+const DENSENET_WEIGHT_ONLY = join(ROOT, "test/fixtures/models/densenet-121.weight-only.onnx");
+/** What scripts/build_models.py writes (int8 weight-only); DenseNet's served file is quantised further from it. */
+const builtWeightOnly = (id: string) =>
+  id === "densenet-121" ? DENSENET_WEIGHT_ONLY : join(ROOT, `models/${id}/model.int8.onnx`);
 const SEL: Selection = {
   opTypes: ["Conv", "Gemm", "MatMul"],
   excludeOps: [],
@@ -131,7 +136,7 @@ describe("weight-only format = scripts/quantize_weights.py's convention", () => 
         k === "docString" && v === "" ? undefined : v,
       );
     for (const id of ["mobilenet-v2", "densenet-121"]) {
-      const committed = loadModel(join(ROOT, `models/${id}/model.int8.onnx`));
+      const committed = loadModel(builtWeightOnly(id));
       const fp32 = foldWeightDequantize(committed);
       expect(opCounts(fp32).DequantizeLinear ?? 0).toBe(0);
       const { model, weights } = quantizeWeightOnly(fp32, SEL);
@@ -458,7 +463,7 @@ describe("exclusions are honoured by what onnxruntime actually runs", () => {
   });
 
   it("a tensor read by many fp32 nodes is dequantised once per run (DenseNet's concats)", async () => {
-    const densenet = foldWeightDequantize(loadModel(join(ROOT, "models/densenet-121/model.int8.onnx")));
+    const densenet = foldWeightDequantize(loadModel(DENSENET_WEIGHT_ONLY));
     const plan = planQdq(densenet, SEL, "u8");
     // Structure only: which DQs ORT duplicates does not depend on the ranges.
     const ranges = new Map(plan.tensors.map((t) => [t, { min: 0, max: 4 }]));
@@ -530,7 +535,7 @@ describe("--bias-correct", () => {
   });
 
   it("gives a bias-less conv (DenseNet's concatenated conv2) a bias holding the offsets", () => {
-    const densenet = foldWeightDequantize(loadModel(join(ROOT, "models/densenet-121/model.int8.onnx")));
+    const densenet = foldWeightDequantize(loadModel(DENSENET_WEIGHT_ONLY));
     const name = "/features/denseblock1/denselayer1/conv2/Conv";
     const node = (m: ModelProto) => m.graph?.node?.find((n) => n.name === name);
     expect(node(densenet)?.input?.length).toBe(2);
@@ -553,7 +558,7 @@ describe("--bias-correct", () => {
 
 describe("--equalize", () => {
   it("rescales DenseNet's batch-normalised conv outputs per channel without changing the network", async () => {
-    const committed = loadModel(join(ROOT, "models/densenet-121/model.int8.onnx"));
+    const committed = loadModel(DENSENET_WEIGHT_ONLY);
     const eq = equalizableConvs(committed);
     // conv0, 58 dense-layer conv2 and 3 transition convs; never a conv1 (it feeds a conv).
     expect(eq.length).toBe(62);
@@ -706,5 +711,33 @@ describe("served session config (manifest runtime.sessionConfig)", () => {
     const want = await run(fp32);
     expect(await run(int8, config)).toEqual(want); // bit for bit
     expect(await run(int8)).not.toEqual(want); // ORT's per-run dequantisation and fusions round differently
+  });
+});
+
+describe("the served DenseNet-121 (QDQ) is built from the weight-only file scripts/build_models.py writes", () => {
+  it("holds exactly its int8 codes, or for the fp32-compute nodes their float32 values", () => {
+    const served = indexGraph(loadModel(join(ROOT, "models/densenet-121/model.int8.onnx")).graph ?? {}).initializers;
+    const built = loadModel(DENSENET_WEIGHT_ONLY);
+    const codes = indexGraph(built.graph ?? {}).initializers;
+    const floats = indexGraph(foldWeightDequantize(built).graph ?? {}).initializers;
+    let asCodes = 0;
+    let asFloats = 0;
+    for (const [name, t] of codes) {
+      if (!name.endsWith("_quantized")) continue;
+      const kept = served.get(name);
+      if (kept) {
+        // --equalize rescales channels through their scales only: the codes stay as built.
+        expect(Buffer.from(kept.rawData ?? []).equals(Buffer.from(t.rawData ?? [])), name).toBe(true);
+        asCodes++;
+        continue;
+      }
+      const float = name.replace(/_quantized$/, "");
+      const got = served.get(float);
+      expect(got?.dataType, float).toBe(DataType.FLOAT);
+      expect(Buffer.from(got?.rawData ?? []).equals(Buffer.from(floats.get(float)?.rawData ?? [])), float).toBe(true);
+      asFloats++;
+    }
+    // 118 int8 convolutions; denseblock1's two short 1x1 convolutions and the classifier compute in fp32.
+    expect([asCodes, asFloats]).toEqual([118, 3]);
   });
 });

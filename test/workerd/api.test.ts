@@ -11,7 +11,7 @@ import { getModel, listModels } from "../../src/models/registry";
 import { ensureCodecs } from "../../src/pipeline/codecs/wasm";
 import { decodeImage, decodeImageWithInfo } from "../../src/pipeline/decode";
 import { authedSelf as SELF } from "./support/auth";
-import { probabilityTolerance } from "./support/tolerance";
+import { int8Activations, probabilityTolerance } from "./support/tolerance";
 
 const BASE = "http://edgetag.test";
 
@@ -488,7 +488,11 @@ describe("concurrency", () => {
       expect(body.cached, name).toBe(false);
       const ref = await env.REFERENCE.fetch(`http://reference/reference?model=densenet-121&fixture=${name}`);
       const { probs } = (await ref.json()) as { probs: number[] };
-      for (const p of body.predictions) expect(Math.abs(p.score - (probs[p.index] as number)), name).toBeLessThan(2e-5);
+      // The model's own bound (2e-5 in fp32 compute, its int8 band with int8 activations): another
+      // image's answer would miss it by far more.
+      const bound = probabilityTolerance(getModel("densenet-121").manifest);
+      for (const p of body.predictions)
+        expect(Math.abs(p.score - (probs[p.index] as number)), name).toBeLessThan(bound);
     }
   });
 });
@@ -568,9 +572,13 @@ describe("parity with an independent reference (literal torchvision preprocessin
         report.push(`${name.padEnd(20)} pipeline: ${fmt(pipeline)} | vs PIL decode: ${fmt(endToEnd)}`);
       }
       console.log(`parity ${modelId}\n  ${report.join("\n  ")}`);
+      // fp32 compute: the same five classes. Int8 activations round in steps, so a near-tied 5th and
+      // 6th class (these models are untrained: 1000 nearly uniform scores) may trade places; the
+      // issue's bound, as on the photo set (parity.test.ts): >= 4 of 5.
+      const minOverlap = int8Activations(getModel(modelId).manifest) ? 4 : 5;
       for (const { what, r } of checks) {
         expect(r.top1, `${modelId} ${what} top-1`).toBe(true);
-        expect(r.overlap, `${modelId} ${what} top-5`).toBe(5);
+        expect(r.overlap, `${modelId} ${what} top-5`).toBeGreaterThanOrEqual(minOverlap);
         expect(r.maxDelta, `${modelId} ${what} max |Δp|`).toBeLessThanOrEqual(MAX_DELTA);
       }
     });
