@@ -11,6 +11,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-web";
+import { int, loadModel } from "./onnx/quant";
 
 const { values, positionals } = parseArgs({
   args: process.argv.slice(2),
@@ -27,8 +28,12 @@ ort.env.wasm.numThreads = 1;
 ort.env.wasm.proxy = false;
 ort.env.logLevel = "error";
 const rounds = Number(values.rounds ?? 25);
-const dims = [1, 3, 224, 224];
-const x = new Float32Array(3 * 224 * 224);
+// The input shape from the reference model's graph (NCHW torchvision exports, NHWC nsfwjs).
+const graph = loadModel(positionals[0] as string).graph ?? {};
+const inputInfo = graph.input?.find((i) => !(graph.initializer ?? []).some((t) => t.name === i.name));
+const dims = (inputInfo?.type?.tensorType?.shape?.dim ?? []).map((d) => Math.max(1, int(d.dimValue ?? 1)));
+if (dims.length !== 4) throw new Error(`expected one 4-d image input, found [${dims.join(",")}]`);
+const x = new Float32Array(dims.reduce((a, b) => a * b, 1));
 for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.001) * 1.5;
 const sessions: ort.InferenceSession[] = [];
 for (const p of positionals) {
