@@ -18,9 +18,10 @@
  * build (`npm run models:quantize -- ... --min-reduction 0`). Informative only:
  * kernel times drift with machine load, so compare models within one run.
  */
-import fs, { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-web";
+import { KernelTimeCapture } from "./onnx/kernel-times";
 import { int, loadModel, WEIGHT_OPS } from "./onnx/quant";
 
 const { values, positionals } = parseArgs({
@@ -57,39 +58,19 @@ function layerOf(node: string): string {
   return layers.find((l) => node === l || node.startsWith(`${l}_`)) ?? "other";
 }
 
-// ORT-web writes each profile event as a JSON line through fs.writeSync(1, …): catch those.
-let sink: Map<string, number> | undefined;
-let pending = "";
-const take = (chunk: string) => {
-  pending += chunk;
-  for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
-    const line = pending.slice(0, nl);
-    pending = pending.slice(nl + 1);
-    const m = /"dur" :(\d+).*"name" :"([^"]*)_kernel_time"/.exec(line);
-    if (m && sink && line.includes('"cat" : "Node"')) {
-      const name = m[2] as string;
-      sink.set(name, Math.min(sink.get(name) ?? Number.POSITIVE_INFINITY, Number(m[1])));
-    }
-  }
-};
 const perModel: Record<string, Record<string, number>> = {};
-const writeSync = fs.writeSync;
-fs.writeSync = ((fd: number, data: string | Uint8Array, ...rest: unknown[]) => {
-  if (fd !== 1) return (writeSync as (...a: unknown[]) => number)(fd, data, ...rest);
-  take(typeof data === "string" ? data : new TextDecoder().decode(data));
-  return data.length;
-}) as typeof fs.writeSync;
+const capture = new KernelTimeCapture();
 try {
   // The extra session at the end only flushes the previous one's profile lines.
   for (const path of [...positionals, positionals[0] as string]) {
     const flushOnly = path in perModel;
-    const s = await ort.InferenceSession.create(new Uint8Array(fs.readFileSync(path)), {
+    const s = await ort.InferenceSession.create(new Uint8Array(readFileSync(path)), {
       executionProviders: ["wasm"],
       graphOptimizationLevel: "all",
       enableProfiling: true,
     });
     const times = new Map<string, number>();
-    sink = flushOnly ? undefined : times;
+    capture.sink = flushOnly ? undefined : times;
     for (let r = 0; r < (flushOnly ? 1 : runs + 1); r++) {
       await s.run({ [s.inputNames[0] as string]: new ort.Tensor("float32", x, dims) });
     }
@@ -99,7 +80,7 @@ try {
     if (!flushOnly) perModel[path] = Object.fromEntries(times);
   }
 } finally {
-  fs.writeSync = writeSync;
+  capture.stop();
 }
 
 const byLayer = Object.fromEntries(

@@ -16,13 +16,14 @@
  *
  * Informative only (not part of any test): the numbers depend on the machine.
  */
-import fs, { readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import ortNode from "onnxruntime-node";
 import * as ortWeb from "onnxruntime-web";
 import { ModelManifest } from "../src/models/manifest";
 import { toProbabilities } from "../src/pipeline/postprocess";
 import { type Agreement, agreement, calibrate, loadSamples, median, type Sample } from "./models-quantize";
+import { KernelTimeCapture } from "./onnx/kernel-times";
 import {
   type ActivationType,
   applyQdq,
@@ -253,39 +254,17 @@ for (const s of timed.sessions) await s.release();
 const { sessions } = await roundRobin(true, Math.max(5, Math.ceil(rounds / 2)));
 
 /**
- * ORT-web prints each profile (Chrome trace JSON, one event per line) on
- * stdout through Emscripten's `fs.writeSync(1, ...)`. Capture fd 1 while each
- * session ends its profiling, keep each node's fastest kernel time, and let
- * a throwaway session flush the last lines.
+ * Each session's per-node fastest kernel times, captured from ORT-web's
+ * profile output (scripts/onnx/kernel-times.ts) while it ends its profiling;
+ * a throwaway session flushes the last lines.
  */
 async function kernelSums(all: ortWeb.InferenceSession[]): Promise<{ ms: number; nodes: number }[]> {
   const perSession = all.map(() => new Map<string, number>());
-  let target: Map<string, number> | undefined;
-  let pending = "";
-  const take = (chunk: string) => {
-    pending += chunk;
-    let nl = pending.indexOf("\n");
-    while (nl >= 0) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      const m = /"dur" :(\d+).*"name" :"([^"]*)_kernel_time"/.exec(line);
-      if (m && target && line.includes('"cat" : "Node"')) {
-        const [, dur, name] = m as unknown as [string, string, string];
-        target.set(name, Math.min(target.get(name) ?? Number.POSITIVE_INFINITY, Number(dur)));
-      }
-      nl = pending.indexOf("\n");
-    }
-  };
-  const writeSync = fs.writeSync;
-  fs.writeSync = ((fd: number, data: string | Uint8Array, ...rest: unknown[]) => {
-    if (fd !== 1) return (writeSync as (...a: unknown[]) => number)(fd, data, ...rest);
-    take(typeof data === "string" ? data : new TextDecoder().decode(data));
-    return data.length;
-  }) as typeof fs.writeSync;
+  const capture = new KernelTimeCapture();
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {
     for (const [i, s] of all.entries()) {
-      target = perSession[i];
+      capture.sink = perSession[i];
       s.endProfiling();
       await sleep(200);
       await s.release();
@@ -296,10 +275,10 @@ async function kernelSums(all: ortWeb.InferenceSession[]): Promise<{ ms: number;
     });
     flush.endProfiling();
     await sleep(300);
-    target = undefined;
+    capture.sink = undefined;
     await flush.release();
   } finally {
-    fs.writeSync = writeSync;
+    capture.stop();
   }
   return perSession.map((m) => {
     let us = 0;
