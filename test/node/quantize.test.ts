@@ -65,6 +65,36 @@ const DENSENET_WEIGHT_ONLY = join(ROOT, "test/fixtures/models/densenet-121.weigh
 /** What scripts/build_models.py writes (int8 weight-only); DenseNet's served file is quantised further from it. */
 const builtWeightOnly = (id: string) =>
   id === "densenet-121" ? DENSENET_WEIGHT_ONLY : join(ROOT, `models/${id}/model.int8.onnx`);
+
+/**
+ * A served QDQ file against the weight-only model it was quantised from: each
+ * 8-bit weight tensor (name ending in `suffix`) is in the served file byte for
+ * byte, or, folded (--fold-fp32-weights), is the float32 tensor under its DQ's
+ * output name with exactly the values that DQ computes. Returns how many of
+ * each.
+ */
+function servedCodesOrFloats(servedPath: string, weightOnly: ModelProto, suffix: string): [number, number] {
+  const served = indexGraph(loadModel(servedPath).graph ?? {}).initializers;
+  const codes = indexGraph(weightOnly.graph ?? {}).initializers;
+  const floats = indexGraph(foldWeightDequantize(weightOnly).graph ?? {}).initializers;
+  let asCodes = 0;
+  let asFloats = 0;
+  for (const [name, t] of codes) {
+    if (!name.endsWith(suffix)) continue;
+    const kept = served.get(name);
+    if (kept) {
+      expect(Buffer.from(kept.rawData ?? []).equals(Buffer.from(t.rawData ?? [])), name).toBe(true);
+      asCodes++;
+      continue;
+    }
+    const float = name.replace(/_quantized$/, "");
+    const got = served.get(float);
+    expect(got?.dataType, float).toBe(DataType.FLOAT);
+    expect(Buffer.from(got?.rawData ?? []).equals(Buffer.from(floats.get(float)?.rawData ?? [])), float).toBe(true);
+    asFloats++;
+  }
+  return [asCodes, asFloats];
+}
 const SEL: Selection = {
   opTypes: ["Conv", "Gemm", "MatMul"],
   excludeOps: [],
@@ -278,28 +308,8 @@ describe("a model whose weights are already 8-bit (the committed nsfwjs codes)",
   });
 
   it("the served file is built from this weight-only model: its codes, or their float32 values", () => {
-    const served = indexGraph(loadModel(join(NSFW_DIR, "model.int8.onnx")).graph ?? {}).initializers;
-    const codes = indexGraph(loadModel(NSFW_WEIGHT_ONLY).graph ?? {}).initializers;
-    const floats = indexGraph(nsfwFp32.graph ?? {}).initializers;
-    let asCodes = 0;
-    let asFloats = 0;
-    for (const [name, t] of codes) {
-      if (!name.endsWith("/W_quantized")) continue;
-      const kept = served.get(name);
-      if (kept) {
-        expect(Buffer.from(kept.rawData ?? []).equals(Buffer.from(t.rawData ?? [])), name).toBe(true);
-        asCodes++;
-        continue;
-      }
-      // Folded (--fold-fp32-weights): the fp32 tensor under the DQ's output name, same values.
-      const float = name.replace(/_quantized$/, "");
-      const want = floats.get(float);
-      const got = served.get(float);
-      expect(got?.dataType, float).toBe(DataType.FLOAT);
-      expect(Buffer.from(got?.rawData ?? []).equals(Buffer.from(want?.rawData ?? [])), float).toBe(true);
-      asFloats++;
-    }
-    expect([asCodes, asFloats]).toEqual([27, 28]);
+    const counts = servedCodesOrFloats(join(NSFW_DIR, "model.int8.onnx"), loadModel(NSFW_WEIGHT_ONLY), "/W_quantized");
+    expect(counts).toEqual([27, 28]);
   });
 
   it("dequantizeModel (the benchmark's fp32 baseline) recovers the fp32 network from the QDQ file", async () => {
@@ -716,29 +726,14 @@ describe("served session config (manifest runtime.sessionConfig)", () => {
 
 describe("the served DenseNet-121 (QDQ) is built from the weight-only file scripts/build_models.py writes", () => {
   it("holds exactly its int8 codes (or, folded, their float32 values)", () => {
-    const served = indexGraph(loadModel(join(ROOT, "models/densenet-121/model.int8.onnx")).graph ?? {}).initializers;
-    const built = loadModel(DENSENET_WEIGHT_ONLY);
-    const codes = indexGraph(built.graph ?? {}).initializers;
-    const floats = indexGraph(foldWeightDequantize(built).graph ?? {}).initializers;
-    let asCodes = 0;
-    let asFloats = 0;
-    for (const [name, t] of codes) {
-      if (!name.endsWith("_quantized")) continue;
-      const kept = served.get(name);
-      if (kept) {
-        // --equalize rescales channels through their scales only: the codes stay as built.
-        expect(Buffer.from(kept.rawData ?? []).equals(Buffer.from(t.rawData ?? [])), name).toBe(true);
-        asCodes++;
-        continue;
-      }
-      const float = name.replace(/_quantized$/, "");
-      const got = served.get(float);
-      expect(got?.dataType, float).toBe(DataType.FLOAT);
-      expect(Buffer.from(got?.rawData ?? []).equals(Buffer.from(floats.get(float)?.rawData ?? [])), float).toBe(true);
-      asFloats++;
-    }
+    // --equalize rescales channels through their scales only: the codes stay as built.
+    const counts = servedCodesOrFloats(
+      join(ROOT, "models/densenet-121/model.int8.onnx"),
+      loadModel(DENSENET_WEIGHT_ONLY),
+      "_quantized",
+    );
     // 118 int8 convolutions, and the codes of the three fp32-compute nodes (denseblock1's two short 1x1
     // convolutions and the classifier: not folded, which would add 3 MB to the file and the JS heap).
-    expect([asCodes, asFloats]).toEqual([121, 0]);
+    expect(counts).toEqual([121, 0]);
   });
 });
