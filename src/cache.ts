@@ -27,7 +27,6 @@ export const CachedEmbedding = z.object({
   dim: z.number().int().positive(),
   data: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/),
 });
-export type CachedEmbedding = z.infer<typeof CachedEmbedding>;
 
 export const CachedResult = z.object({
   v: z.literal(2),

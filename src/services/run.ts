@@ -29,7 +29,7 @@ export interface ModelRun {
   image: ImageFacts;
 }
 
-/** Which cache entries a run writes. */
+/** What a run's cache entry keeps. */
 export interface CacheFill {
   /**
    * Keep the embedding in the cache entry (default true). Bulk jobs pass
