@@ -22,7 +22,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-web";
 import { KernelTimeCapture } from "./onnx/kernel-times";
-import { int, loadModel, WEIGHT_OPS } from "./onnx/quant";
+import { loadModel, syntheticImageInput, WEIGHT_OPS } from "./onnx/quant";
 
 const { values, positionals } = parseArgs({
   args: process.argv.slice(2),
@@ -47,11 +47,7 @@ const order = (graph.node ?? [])
   .filter((n) => (WEIGHT_OPS as readonly string[]).includes(n.opType ?? ""))
   .map((n) => n.name ?? "");
 const layers = [...order].sort((a, b) => b.length - a.length); // longest prefix wins
-const inputInfo = graph.input?.find((i) => !(graph.initializer ?? []).some((t) => t.name === i.name));
-const dims = (inputInfo?.type?.tensorType?.shape?.dim ?? []).map((d) => Math.max(1, int(d.dimValue ?? 1)));
-if (dims.length !== 4) throw new Error(`expected one 4-d image input, found [${dims.join(",")}]`);
-const x = new Float32Array(dims.reduce((a, b) => a * b, 1));
-for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.001) * 1.5;
+const { dims, data: x } = syntheticImageInput(first);
 
 function layerOf(node: string): string {
   if (/QuantizeLinear|DequantizeLinear|^Transpose|W_dequantized|\/nchw$/.test(node)) return "glue";

@@ -11,7 +11,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-web";
-import { int, loadModel } from "./onnx/quant";
+import { loadModel, syntheticImageInput } from "./onnx/quant";
 
 const { values, positionals } = parseArgs({
   args: process.argv.slice(2),
@@ -29,12 +29,7 @@ ort.env.wasm.proxy = false;
 ort.env.logLevel = "error";
 const rounds = Number(values.rounds ?? 25);
 // The input shape from the reference model's graph (NCHW torchvision exports, NHWC nsfwjs).
-const graph = loadModel(positionals[0] as string).graph ?? {};
-const inputInfo = graph.input?.find((i) => !(graph.initializer ?? []).some((t) => t.name === i.name));
-const dims = (inputInfo?.type?.tensorType?.shape?.dim ?? []).map((d) => Math.max(1, int(d.dimValue ?? 1)));
-if (dims.length !== 4) throw new Error(`expected one 4-d image input, found [${dims.join(",")}]`);
-const x = new Float32Array(dims.reduce((a, b) => a * b, 1));
-for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.001) * 1.5;
+const { dims, data: x } = syntheticImageInput(loadModel(positionals[0] as string));
 const sessions: ort.InferenceSession[] = [];
 for (const p of positionals) {
   sessions.push(

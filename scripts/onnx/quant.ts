@@ -64,6 +64,20 @@ export function int(v: number | LongLike | null | undefined): number {
   return typeof v === "number" ? v : v.toNumber();
 }
 
+/**
+ * A deterministic input for timing a model: its one 4-d image input's shape
+ * (batch 1; NCHW or NHWC as the graph says) filled with a smooth pattern.
+ */
+export function syntheticImageInput(model: ModelProto): { dims: number[]; data: Float32Array } {
+  const g = model.graph ?? {};
+  const input = g.input?.find((i) => !(g.initializer ?? []).some((t) => t.name === i.name));
+  const dims = (input?.type?.tensorType?.shape?.dim ?? []).map((d) => Math.max(1, int(d.dimValue ?? 1)));
+  if (dims.length !== 4) throw new Error(`expected one 4-d image input, found [${dims.join(",")}]`);
+  const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < data.length; i++) data[i] = Math.sin(i * 0.001) * 1.5;
+  return { dims, data };
+}
+
 export function dimsOf(t: TensorProto): number[] {
   return (t.dims ?? []).map((d) => int(d as number | LongLike));
 }
