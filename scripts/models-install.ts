@@ -3,22 +3,33 @@
  * model's served file: copies it to models/<id>/<file name from the manifest>,
  * then updates the manifest's sha256, size and content-addressed R2 key, the
  * .sha256 file and models/SHA256SUMS. With --report, the quantize report's
- * `fidelity.quantization` goes into the manifest too.
+ * `fidelity.quantization` goes into the manifest too. With
+ * --preoptimized-from (the file `npm run models:preoptimize` read, kept in the
+ * repository), the manifest's runtime records it and serves the file with
+ * graph optimisation disabled; without it, any such record is dropped, since
+ * it would describe the previous file.
  *
- *   npm run models:install -- <id> <model.onnx> [--report <quantize report.json>]
+ *   npm run models:install -- <id> <model.onnx> [--report <quantize report.json>] [--preoptimized-from <source.onnx>]
  *
  * Then `npm run models:seed` uploads it locally (or `-- --remote`).
  */
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import ortNode from "onnxruntime-node";
 import { ModelManifest } from "../src/models/manifest";
-import { jsonText, MODELS_DIR, r2KeyFor, sha256Hex, sha256Line, writeSha256Sums } from "./model-files";
+import { jsonText, MODELS_DIR, ROOT, r2KeyFor, sha256Hex, sha256Line, writeSha256Sums } from "./model-files";
+import { PREOPTIMIZE_LEVEL } from "./onnx/model";
 
-const { positionals, values } = parseArgs({ allowPositionals: true, options: { report: { type: "string" } } });
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { report: { type: "string" }, "preoptimized-from": { type: "string" } },
+});
 const [id, file] = positionals;
 if (!id || !file) {
-  console.error("usage: npm run models:install -- <id> <model.onnx> [--report <report.json>]");
+  console.error(
+    "usage: npm run models:install -- <id> <model.onnx> [--report <report.json>] [--preoptimized-from <source.onnx>]",
+  );
   process.exit(1);
 }
 const manifestPath = join(MODELS_DIR, id, "manifest.json");
@@ -35,9 +46,33 @@ if (values.report) {
   if (!report.fidelity?.quantization) throw new Error(`${values.report} has no fidelity.quantization`);
   fidelity.quantization = report.fidelity.quantization;
 }
+// A pre-optimisation record (and the level it set) describes the file being replaced.
+let runtime: ModelManifest["runtime"] = manifest.runtime?.preoptimized
+  ? { sessionConfig: manifest.runtime.sessionConfig, why: manifest.runtime.why }
+  : manifest.runtime;
+const from = values["preoptimized-from"];
+if (from) {
+  const path = relative(ROOT, resolve(from));
+  if (path.startsWith("..")) throw new Error(`--preoptimized-from must be inside the repository: ${from}`);
+  runtime = {
+    sessionConfig: manifest.runtime?.sessionConfig ?? {},
+    graphOptimizationLevel: "disabled",
+    preoptimized: {
+      from: path,
+      sha256: sha256Hex(new Uint8Array(readFileSync(from))),
+      by: `npm run models:preoptimize (onnxruntime-node ${ortNode.env.versions.node ?? "?"}, graph optimisation level ${PREOPTIMIZE_LEVEL})`,
+    },
+    why:
+      manifest.runtime?.why ||
+      "The graph is onnxruntime-node's optimised one: a cold isolate skips the optimiser, and serves it with graph optimisation disabled.",
+  };
+} else if (manifest.runtime?.preoptimized) {
+  console.log(`${id}: dropped runtime.preoptimized and graphOptimizationLevel (they described the previous file)`);
+}
 const next = ModelManifest.parse({
   ...manifest,
   file: { r2Key: r2KeyFor(id, sha, fileName), sha256: sha, bytes: bytes.byteLength },
+  ...(runtime ? { runtime } : {}),
   fidelity,
 });
 writeFileSync(manifestPath, jsonText(next));

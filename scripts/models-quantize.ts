@@ -22,7 +22,7 @@
  * `fidelity` object is shaped for the manifest's `fidelity` field.
  */
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname, extname, join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -34,6 +34,7 @@ import { initWebpDecoder } from "../src/pipeline/codecs/webp";
 import { decodeImage, decodeOptionsFor } from "../src/pipeline/decode";
 import { toProbabilities } from "../src/pipeline/postprocess";
 import { preprocess } from "../src/pipeline/preprocess";
+import { PREOPTIMIZE_LEVEL, preoptimize } from "./onnx/model";
 import {
   type ActivationType,
   addBiasOffsets,
@@ -106,7 +107,7 @@ const USAGE = `usage: npm run models:quantize -- <fp32.onnx> --manifest <manifes
   [--fold-fp32-weights]             qdq: store the weights of fp32-compute nodes as fp32 instead of 8-bit codes
                                     behind DequantizeLinear, which onnxruntime would run on every inference
                                     (bigger file, same values; 0.96x the latency of the served nsfw model)
-  [--preoptimize]                   save onnxruntime-node's optimised graph (level extended): faster session creation,
+  [--preoptimize]                   save onnxruntime-node's optimised graph (models:preoptimize): faster session creation,
                                     but only valid for this onnxruntime version
   [--out <int8.onnx>] [--report <report.json>] [--bench-runs N (0 = no latency)]`;
 
@@ -395,29 +396,6 @@ export async function webRunner(
     },
     release: () => s.release(),
   };
-}
-
-/**
- * onnxruntime-node's own graph optimisation, saved: QDQ groups already fused
- * into QLinearConv/QGemm, Conv+activation into FusedConv. Level "extended",
- * never "all": level 3 adds layout transforms for the host CPU (x86 NCHWc)
- * that the wasm build must not inherit. Cuts ORT-web session creation (DenseNet
- * int8: ~230 → ~145 ms) but ties the file to this onnxruntime version's
- * contrib-op schemas: re-run it when onnxruntime is upgraded.
- */
-async function preoptimize(bytes: Uint8Array, out: string): Promise<Uint8Array> {
-  const tmp = `${out}.preopt-${process.pid}.tmp`;
-  const s = await ortNode.InferenceSession.create(bytes, {
-    graphOptimizationLevel: "extended",
-    intraOpNumThreads: 1,
-    optimizedModelFilePath: tmp,
-  });
-  await s.release();
-  try {
-    return new Uint8Array(readFileSync(tmp));
-  } finally {
-    rmSync(tmp, { force: true });
-  }
 }
 
 // ---------------------------------------------------------------- calibration
@@ -969,7 +947,7 @@ export async function quantizeCommand(argv: string[], log: (s: string) => void =
         ...(opts.format === "qdq" ? { bias: floatBiases.length ? "int32 (some fp32)" : "int32" } : {}),
         quantized_nodes: quantizedNodes.length,
         ...(opts.format === "qdq" ? { min_reduction: opts.selection.minReduction } : {}),
-        ...(opts.preoptimize ? { preoptimized: "onnxruntime-node 1.30 graph, level extended" } : {}),
+        ...(opts.preoptimize ? { preoptimized: `onnxruntime-node 1.30 graph, level ${PREOPTIMIZE_LEVEL}` } : {}),
         ...(foldedWeights ? { fp32_weights_of_fp32_compute_nodes: foldedWeights } : {}),
         ...(biasCorrection
           ? {

@@ -116,7 +116,10 @@ export async function loadModels(small: Uint8Array, log: (s: string) => void): P
     const dir = join(REPO, "models", id);
     const manifest = ModelManifest.parse(JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")));
     const int8Path = join(dir, "model.int8.onnx");
-    const twin = fp32Twin(int8Path, join(CACHE_DIR, "fp32"));
+    // A pre-optimised file has lost what its int8 ranges made redundant (a Relu
+    // before a uint8 QuantizeLinear): its fp32 network comes from the file it was made from.
+    const pre = manifest.runtime?.preoptimized;
+    const twin = fp32Twin(pre ? join(REPO, pre.from) : int8Path, join(CACHE_DIR, "fp32"), pre?.sha256);
     if (twin.folded !== "cached")
       log(
         `${id}: derived fp32 twin (${twin.folded} DequantizeLinear folded, ${twin.pairs} activation Q/DQ pairs removed)`,

@@ -28,14 +28,20 @@ export function dequantizeWeights(int8Model: Uint8Array): { bytes: Uint8Array; f
 
 /**
  * The fp32 twin of `int8Path`, cached at `cacheDir/<sha256 of the int8 file>.fp32.onnx`
- * (the key changes whenever the int8 model does).
+ * (the key changes whenever the int8 model does). With `expectSha256`, the
+ * file must be exactly that one (a manifest's pre-optimisation source).
  */
 export function fp32Twin(
   int8Path: string,
   cacheDir: string,
+  expectSha256?: string,
 ): { path: string; folded: number | "cached"; pairs?: number } {
   const src = readFileSync(int8Path);
-  const sha = createHash("sha256").update(src).digest("hex").slice(0, 16);
+  const full = createHash("sha256").update(src).digest("hex");
+  if (expectSha256 && full !== expectSha256) {
+    throw new Error(`${int8Path}: sha256 ${full}, but the manifest names ${expectSha256}`);
+  }
+  const sha = full.slice(0, 16);
   const path = `${cacheDir}/v2-${sha}.fp32.onnx`;
   if (existsSync(path)) return { path, folded: "cached" };
   const { bytes, folded, pairs } = dequantizeWeights(new Uint8Array(src));

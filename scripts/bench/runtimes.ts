@@ -11,6 +11,7 @@
 import { join } from "node:path";
 import ortNode from "onnxruntime-node";
 import * as ortWeb from "onnxruntime-web";
+import type { SessionRuntime } from "../../src/inference/ort";
 import { REPO } from "./server";
 
 export interface Runner {
@@ -26,22 +27,28 @@ interface Io {
   dims: number[];
 }
 
-/** Session config entries as ORT's `extra` option (dotted keys pass through as they are), or nothing. */
-function withSessionConfig(config: Readonly<Record<string, string>>): { extra?: Record<string, string> } {
-  return Object.keys(config).length > 0 ? { extra: { ...config } } : {};
+/**
+ * How the worker builds a model's session (its manifest's runtime block): the
+ * graph optimisation level (default "all") and session config entries as
+ * ORT's `extra` option (dotted keys pass through as they are).
+ */
+function asServed(runtime: SessionRuntime): {
+  graphOptimizationLevel: NonNullable<SessionRuntime["graphOptimizationLevel"]>;
+  extra?: Record<string, string>;
+} {
+  const config = runtime.sessionConfig ?? {};
+  return {
+    graphOptimizationLevel: runtime.graphOptimizationLevel ?? "all",
+    ...(Object.keys(config).length > 0 ? { extra: { ...config } } : {}),
+  };
 }
 
-export async function ortNodeRunner(
-  modelPath: string,
-  io: Io,
-  sessionConfig: Readonly<Record<string, string>> = {},
-): Promise<Runner> {
+export async function ortNodeRunner(modelPath: string, io: Io, runtime: SessionRuntime = {}): Promise<Runner> {
   const s = await ortNode.InferenceSession.create(modelPath, {
     intraOpNumThreads: 1,
     interOpNumThreads: 1,
     executionMode: "sequential",
-    graphOptimizationLevel: "all",
-    ...withSessionConfig(sessionConfig),
+    ...asServed(runtime),
   });
   const infer = async (x: Float32Array) => {
     const out = await s.run({ [io.inputName]: new ortNode.Tensor("float32", x, io.dims) }, [io.outputName]);
@@ -67,17 +74,12 @@ function initOrtWeb(): void {
   webReady = true;
 }
 
-/** `sessionConfig`: the model's manifest runtime.sessionConfig, so the int8 file runs as the worker serves it. */
-export async function ortWebRunner(
-  modelBytes: Uint8Array,
-  io: Io,
-  sessionConfig: Readonly<Record<string, string>> = {},
-): Promise<Runner> {
+/** `runtime`: the model's manifest runtime block, so the int8 file runs as the worker serves it. */
+export async function ortWebRunner(modelBytes: Uint8Array, io: Io, runtime: SessionRuntime = {}): Promise<Runner> {
   initOrtWeb();
   const s = await ortWeb.InferenceSession.create(modelBytes, {
     executionProviders: ["wasm"],
-    graphOptimizationLevel: "all",
-    ...withSessionConfig(sessionConfig),
+    ...asServed(runtime),
   });
   const infer = async (x: Float32Array) => {
     const out = await s.run({ [io.inputName]: new ortWeb.Tensor("float32", x, io.dims) }, [io.outputName]);

@@ -7,6 +7,7 @@
  * Dev-only: the Worker never imports this (it knows models only through their
  * manifests).
  */
+import { readFileSync, rmSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import onnxProto, { type onnx as OnnxTypes } from "onnx-proto";
 import ort from "onnxruntime-node";
@@ -148,10 +149,13 @@ export interface ConstantTensor {
  */
 const PARAMETER_SLOTS: Readonly<Record<string, readonly number[] | "non-scalar">> = {
   Conv: [1, 2],
+  // com.microsoft Conv/Gemm + activation, as onnxruntime's optimiser writes them (a pre-optimised graph).
+  FusedConv: [1, 2],
   ConvTranspose: [1, 2],
   ConvInteger: [1],
   QLinearConv: [3, 8],
   Gemm: [0, 1, 2],
+  FusedGemm: [0, 1, 2],
   MatMul: [0, 1],
   MatMulInteger: [0, 1],
   QLinearMatMul: [0, 3],
@@ -300,6 +304,36 @@ export function deterministicInput(length: number): Float32Array {
   return x;
 }
 
+/**
+ * onnxruntime-node's own graph optimisation of `bytes`, saved (through a
+ * temporary file next to `tmpBase`): QDQ groups fused into QLinearConv/QGemm,
+ * Conv+activation into FusedConv, and the int8 convolutions moved to NHWC
+ * (level 3, "layout": onnxruntime-web's int8 kernels run faster so, 4 % on
+ * DenseNet-121, so a graph saved at level extended and loaded with
+ * optimisation off was that much slower). Level all minus the NchwcTransformer,
+ * which rewrites fp32 convolutions into x86 blocked layouts the wasm build has
+ * no kernels for. Deterministic (same bytes in, same bytes out), but tied to
+ * this onnxruntime version's optimiser: re-run it when onnxruntime is upgraded.
+ */
+export const PREOPTIMIZE_LEVEL = "all, without NchwcTransformer";
+export async function preoptimize(bytes: Uint8Array, tmpBase: string): Promise<Uint8Array> {
+  const tmp = `${tmpBase}.preopt-${process.pid}.tmp`;
+  const s = await ort.InferenceSession.create(bytes, {
+    graphOptimizationLevel: "all",
+    intraOpNumThreads: 1,
+    optimizedModelFilePath: tmp,
+    // onnxruntime warns that a level-3 graph may be host-specific; with NCHWc off it is not (models:preoptimize checks).
+    logSeverityLevel: 3,
+    extra: { optimization: { disable_specified_optimizers: "NchwcTransformer" } },
+  });
+  await s.release();
+  try {
+    return new Uint8Array(readFileSync(tmp));
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
 /** One inference in onnxruntime-node with one thread and the graph as written. */
 export async function runOnce(
   bytes: Uint8Array,
@@ -369,11 +403,13 @@ function macsPerOutput(node: Node, shapes: TensorShapes): number | undefined {
   const lastDim = (slot: number) => dimsOf(shapes, inputs[slot], node).at(-1) ?? 1;
   switch (node.opType) {
     case "Conv":
+    case "FusedConv":
     case "ConvInteger":
       return elementCount(weightDims(1)); // Cin/group × kh × kw
     case "QLinearConv":
       return elementCount(weightDims(3));
-    case "Gemm": {
+    case "Gemm":
+    case "FusedGemm": {
       const a = dimsOf(shapes, inputs[0], node);
       return (intAttribute(node, "transA") ? a[0] : a[1]) ?? 1;
     }

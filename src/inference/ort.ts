@@ -396,10 +396,20 @@ async function doInit(): Promise<OrtInitInfo> {
   return { ortVersion: ORT_VERSION, initMs: performance.now() - t0 };
 }
 
-function sessionOptions(config: Readonly<Record<string, string>> = {}): ort.InferenceSession.SessionOptions {
+/** What a model's manifest may set about how its session is built (its `runtime` block). */
+export interface SessionRuntime {
+  sessionConfig?: Readonly<Record<string, string>>;
+  graphOptimizationLevel?: "disabled" | "basic" | "extended" | "all";
+}
+
+/** The worker's session options for a model's runtime block (exported for its test). */
+export function sessionOptions({
+  sessionConfig: config = {},
+  graphOptimizationLevel = "all",
+}: SessionRuntime = {}): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: ["wasm"],
-    graphOptimizationLevel: "all",
+    graphOptimizationLevel,
     // ORT flattens `extra` into session config entries; dotted keys pass through as they are.
     ...(Object.keys(config).length > 0 ? { extra: { ...config } } : {}),
   };
@@ -414,15 +424,13 @@ const ortLock = new IsolateMutex(30_000);
 const serialised = <T>(fn: () => Promise<T>): Promise<T> => ortLock.run(fn);
 
 /**
- * Creates a session from model bytes, with the model's own session config
- * entries (its manifest's runtime.sessionConfig). Requires `initOrt()` to have succeeded.
+ * Creates a session from model bytes, built as the model's manifest says
+ * (its runtime block: session config entries, graph optimisation level).
+ * Requires `initOrt()` to have succeeded.
  */
-export async function createOrtSession(
-  modelBytes: Uint8Array,
-  sessionConfig: Readonly<Record<string, string>> = {},
-): Promise<OrtSession> {
+export async function createOrtSession(modelBytes: Uint8Array, runtime: SessionRuntime = {}): Promise<OrtSession> {
   await initOrt();
-  const session = await serialised(() => ort.InferenceSession.create(modelBytes, sessionOptions(sessionConfig)));
+  const session = await serialised(() => ort.InferenceSession.create(modelBytes, sessionOptions(runtime)));
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,

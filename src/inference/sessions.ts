@@ -82,7 +82,7 @@ export async function getSession(bucket: R2Bucket, model: RegisteredModel): Prom
       }),
     ]);
     const t1 = performance.now();
-    const session = await createOrtSession(bytes, model.manifest.runtime?.sessionConfig);
+    const session = await createOrtSession(bytes, model.manifest.runtime);
     const t2 = performance.now();
     checkSignature(session, model);
     sessions.set(key, session);

@@ -85,6 +85,29 @@ export const ModelManifest = z.object({
   runtime: z
     .object({
       sessionConfig: z.record(z.string().regex(/^session\.[a-z0-9_.]+$/), z.string()),
+      /**
+       * The level ORT optimises the graph at while creating the session
+       * (default "all"). A file whose graph onnxruntime-node already optimised
+       * (`npm run models:quantize -- --preoptimize`) is served with "disabled":
+       * the passes would find nothing left to do, and running them is most of
+       * a cold session build (measured on DenseNet-121 in workerd: ~60 ms).
+       */
+      graphOptimizationLevel: z.enum(["disabled", "basic", "extended", "all"]).optional(),
+      /**
+       * Set when the served file is onnxruntime-node's optimised graph of
+       * another file, kept in the repository: the file it was made from (repo
+       * path and sha256) and how. An optimised graph has lost what its int8
+       * ranges made redundant (e.g. a Relu before a uint8 QuantizeLinear), so
+       * tools that need the fp32 network (the benchmark's fp32 twin) start
+       * from `from` instead.
+       */
+      preoptimized: z
+        .object({
+          from: z.string(),
+          sha256: z.string().regex(/^[0-9a-f]{64}$/),
+          by: z.string(),
+        })
+        .optional(),
       why: z.string(),
     })
     .optional(),

@@ -16,6 +16,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sha256Hex } from "../../scripts/model-files";
+import { servedDifference } from "../../scripts/models-preoptimize";
 import {
   calibrate,
   channelMeans,
@@ -27,6 +29,7 @@ import {
   type Sample,
   UsageError,
 } from "../../scripts/models-quantize";
+import { preoptimize } from "../../scripts/onnx/model";
 import {
   activationParams,
   addBiasOffsets,
@@ -60,8 +63,12 @@ const NSFW_DIR = join(ROOT, "models/mobilenet-v2-nsfw");
 const NSFW_MANIFEST = join(NSFW_DIR, "manifest.json");
 /** The weight-only nsfw model the served QDQ file is built from (README, Quantization). */
 const NSFW_WEIGHT_ONLY = join(ROOT, "test/fixtures/models/mobilenet-v2-nsfw.weight-only.onnx");
+/** The QDQ graph models:quantize makes from it; the served file is its pre-optimised form. */
+const NSFW_QDQ = join(ROOT, "test/fixtures/models/mobilenet-v2-nsfw.qdq.onnx");
 /** The weight-only DenseNet-121 (scripts/build_models.py) its served QDQ file is built from. */
 const DENSENET_WEIGHT_ONLY = join(ROOT, "test/fixtures/models/densenet-121.weight-only.onnx");
+/** The QDQ graph models:quantize makes from it; the served file is its pre-optimised form. */
+const DENSENET_QDQ = join(ROOT, "test/fixtures/models/densenet-121.qdq.onnx");
 /** What scripts/build_models.py writes (int8 weight-only); DenseNet's served file is quantised further from it. */
 const builtWeightOnly = (id: string) =>
   id === "densenet-121" ? DENSENET_WEIGHT_ONLY : join(ROOT, `models/${id}/model.int8.onnx`);
@@ -308,7 +315,7 @@ describe("a model whose weights are already 8-bit (the committed nsfwjs codes)",
   });
 
   it("the served file is built from this weight-only model: its codes, or their float32 values", () => {
-    const counts = servedCodesOrFloats(join(NSFW_DIR, "model.int8.onnx"), loadModel(NSFW_WEIGHT_ONLY), "/W_quantized");
+    const counts = servedCodesOrFloats(NSFW_QDQ, loadModel(NSFW_WEIGHT_ONLY), "/W_quantized");
     expect(counts).toEqual([27, 28]);
   });
 
@@ -724,16 +731,40 @@ describe("served session config (manifest runtime.sessionConfig)", () => {
   });
 });
 
-describe("the served DenseNet-121 (QDQ) is built from the weight-only file scripts/build_models.py writes", () => {
-  it("holds exactly its int8 codes (or, folded, their float32 values)", () => {
+describe("the served DenseNet-121 is built from the weight-only file scripts/build_models.py writes", () => {
+  it("its QDQ source holds exactly those int8 codes (or, folded, their float32 values)", () => {
     // --equalize rescales channels through their scales only: the codes stay as built.
-    const counts = servedCodesOrFloats(
-      join(ROOT, "models/densenet-121/model.int8.onnx"),
-      loadModel(DENSENET_WEIGHT_ONLY),
-      "_quantized",
-    );
+    const counts = servedCodesOrFloats(DENSENET_QDQ, loadModel(DENSENET_WEIGHT_ONLY), "_quantized");
     // 118 int8 convolutions, and the codes of the three fp32-compute nodes (denseblock1's two short 1x1
     // convolutions and the classifier: not folded, which would add 3 MB to the file and the JS heap).
     expect(counts).toEqual([121, 0]);
   });
+});
+
+describe("the served QDQ models are onnxruntime-node's optimised graphs of their QDQ sources (manifest runtime.preoptimized)", () => {
+  for (const [id, source, qlinear] of [
+    ["densenet-121", DENSENET_QDQ, 118],
+    ["mobilenet-v2-nsfw", NSFW_QDQ, 27],
+  ] as const) {
+    it(`${id}: reproduced byte for byte, fused already, and bit for bit what its source computes`, async () => {
+      const manifest = ModelManifest.parse(JSON.parse(readFileSync(join(ROOT, `models/${id}/manifest.json`), "utf8")));
+      const sourceBytes = new Uint8Array(readFileSync(source));
+      const served = new Uint8Array(readFileSync(join(ROOT, `models/${id}/model.int8.onnx`)));
+      expect(manifest.runtime?.graphOptimizationLevel).toBe("disabled");
+      expect(join(ROOT, manifest.runtime?.preoptimized?.from ?? "?")).toBe(source);
+      expect(manifest.runtime?.preoptimized?.sha256).toBe(sha256Hex(sourceBytes));
+      // The optimiser is deterministic, so the recipe reproduces the served file.
+      const optimised = await preoptimize(sourceBytes, join(dir, id));
+      expect(sha256Hex(optimised)).toBe(manifest.file.sha256);
+      expect(sha256Hex(served)).toBe(manifest.file.sha256);
+      // The fusions are done: no Q/DQ group is left around a convolution for the worker's session to fuse.
+      expect(opCounts(loadModel(served)).QLinearConv).toBe(qlinear);
+      expect(opCounts(loadModel(sourceBytes)).QLinearConv ?? 0).toBe(0);
+      // What the worker runs (level disabled) is bit for bit what the source gives at level all.
+      const { samples } = await loadSamples(PHOTOS, manifest);
+      const { maxAbs, values } = await servedDifference(sourceBytes, served, manifest, samples.slice(0, 3));
+      expect(values).toBe(3 * (manifest.numClasses + (manifest.output.features?.dim ?? 0)));
+      expect(maxAbs).toBe(0);
+    });
+  }
 });

@@ -68,6 +68,7 @@ interface Manifest {
   input: { name: string; layout: "NCHW" | "NHWC"; width: number; height: number };
   preprocess: RefSpec;
   output: { name: string; kind: "logits" | "probabilities"; features?: { name: string; dim: number } };
+  runtime?: { preoptimized?: { from: string } };
 }
 
 interface FixtureEntry {
@@ -86,7 +87,10 @@ function loadModel(id: string) {
     entry = (async () => {
       const dir = join(ROOT, "models", id);
       const manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as Manifest;
-      const file = join(dir, manifest.file.r2Key.split("/").pop() as string);
+      // A pre-optimised served file has its Q/DQ groups fused into integer kernels already: the
+      // reference runs the QDQ graph it was made from (bit-identical in onnxruntime-web, a test checks).
+      const pre = manifest.runtime?.preoptimized?.from;
+      const file = pre ? join(ROOT, pre) : join(dir, manifest.file.r2Key.split("/").pop() as string);
       // disable_quant_qdq: compute with the dequantised weights exactly, rather than letting ORT
       // swap in its approximate integer kernels for some QDQ patterns; the reference should be exact.
       const session = await ortNode.InferenceSession.create(file, {

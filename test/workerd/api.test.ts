@@ -6,7 +6,7 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { cacheKey, readCache, writeCache } from "../../src/cache";
-import { initOrt } from "../../src/inference/ort";
+import { initOrt, sessionOptions } from "../../src/inference/ort";
 import { getModel, listModels } from "../../src/models/registry";
 import { ensureCodecs } from "../../src/pipeline/codecs/wasm";
 import { decodeImage, decodeImageWithInfo } from "../../src/pipeline/decode";
@@ -128,6 +128,19 @@ describe("ORT adapter inside workerd", () => {
     const [a, b] = await Promise.all([initOrt(), initOrt()]);
     expect(a).toBe(info);
     expect(b).toBe(info);
+  });
+
+  it("builds each model's session as its manifest's runtime block says", () => {
+    expect(sessionOptions()).toEqual({ executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+    // DenseNet-121's file is already optimised offline (manifest runtime.preoptimized).
+    const densenet = getModel("densenet-121").manifest.runtime;
+    expect(densenet?.graphOptimizationLevel).toBe("disabled");
+    expect(sessionOptions(densenet)).toEqual({ executionProviders: ["wasm"], graphOptimizationLevel: "disabled" });
+    expect(sessionOptions(getModel("mobilenet-v2").manifest.runtime)).toEqual({
+      executionProviders: ["wasm"],
+      graphOptimizationLevel: "all",
+      extra: { "session.disable_quant_qdq": "1" },
+    });
   });
 });
 

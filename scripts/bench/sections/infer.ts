@@ -28,8 +28,8 @@ export async function inferSection(ctx: BenchContext): Promise<void> {
   for (const m of ctx.models) {
     ctx.log(`infer: ${m.id}`);
     const fp32Bytes = new Uint8Array(readFileSync(m.fp32Path));
-    // The int8 file runs with the session config the worker serves it with (manifest runtime).
-    const served = m.manifest.runtime?.sessionConfig;
+    // The int8 file runs as the worker serves it (manifest runtime: session config, optimisation level).
+    const served = m.manifest.runtime;
     const runners: Record<string, Runner> = {
       "native int8": await ortNodeRunner(m.int8Path, m.io, served),
       "native fp32": await ortNodeRunner(m.fp32Path, m.io),

@@ -11,7 +11,7 @@ import { alternate, round2, summarize } from "../stats";
 
 export async function peerSection(ctx: BenchContext): Promise<void> {
   const m = ctx.model("mobilenet-v2-nsfw");
-  const ours = await ortWebRunner(m.int8Bytes, m.io, m.manifest.runtime?.sessionConfig);
+  const ours = await ortWebRunner(m.int8Bytes, m.io, m.manifest.runtime);
   const tfjs = await tfjsWasmNsfwRunner();
   const a = await ours.infer(m.input);
   const b = await tfjs.infer(m.input);
