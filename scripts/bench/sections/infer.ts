@@ -31,7 +31,7 @@ export async function inferSection(ctx: BenchContext): Promise<void> {
     // The int8 file runs as the worker serves it (manifest runtime: session config, optimisation level).
     const served = m.manifest.runtime;
     const runners: Record<string, Runner> = {
-      "native int8": await ortNodeRunner(m.int8Path, m.io, served),
+      "native int8": await ortNodeRunner(m.native.path, m.io, m.native.runtime),
       "native fp32": await ortNodeRunner(m.fp32Path, m.io),
       "ORT-web Node int8": await ortWebRunner(m.int8Bytes, m.io, served),
       "ORT-web Node fp32": await ortWebRunner(fp32Bytes, m.io),
