@@ -107,8 +107,10 @@ const USAGE = `usage: npm run models:quantize -- <fp32.onnx> --manifest <manifes
   [--fold-fp32-weights]             qdq: store the weights of fp32-compute nodes as fp32 instead of 8-bit codes
                                     behind DequantizeLinear, which onnxruntime would run on every inference
                                     (bigger file, same values; 0.96x the latency of the served nsfw model)
-  [--preoptimize]                   save onnxruntime-node's optimised graph (models:preoptimize): faster session creation,
-                                    but only valid for this onnxruntime version
+  [--preoptimize]                   save onnxruntime-node's optimised graph instead of the QDQ graph: faster session
+                                    creation, only valid for this onnxruntime version. Prefer writing the QDQ graph and
+                                    running npm run models:preoptimize on it, which checks the outputs and lets
+                                    models:install record the source (manifest runtime.preoptimized)
   [--out <int8.onnx>] [--report <report.json>] [--bench-runs N (0 = no latency)]`;
 
 export interface CliOptions {
