@@ -37,6 +37,7 @@ const manifest = ModelManifest.parse(JSON.parse(readFileSync(manifestPath, "utf8
 const fileName = manifest.file.r2Key.split("/").pop() as string;
 const bytes = new Uint8Array(readFileSync(file));
 const sha = sha256Hex(bytes);
+const runtime = nextRuntime(manifest, values["preoptimized-from"]);
 copyFileSync(file, join(MODELS_DIR, id, fileName));
 writeFileSync(join(MODELS_DIR, id, `${fileName}.sha256`), sha256Line(sha, fileName));
 
@@ -46,31 +47,9 @@ if (values.report) {
   if (!report.fidelity?.quantization) throw new Error(`${values.report} has no fidelity.quantization`);
   fidelity.quantization = report.fidelity.quantization;
 }
-// A pre-optimisation record (and the level it set) describes the file being replaced.
-let runtime: ModelManifest["runtime"] = manifest.runtime?.preoptimized
-  ? { sessionConfig: manifest.runtime.sessionConfig, why: manifest.runtime.why }
-  : manifest.runtime;
-const from = values["preoptimized-from"];
-if (from) {
-  const path = relative(ROOT, resolve(from));
-  if (path.startsWith("..")) throw new Error(`--preoptimized-from must be inside the repository: ${from}`);
-  runtime = {
-    sessionConfig: manifest.runtime?.sessionConfig ?? {},
-    graphOptimizationLevel: "disabled",
-    preoptimized: {
-      from: path,
-      sha256: sha256Hex(new Uint8Array(readFileSync(from))),
-      by: `npm run models:preoptimize (onnxruntime-node ${ortNode.env.versions.node ?? "?"}, graph optimisation level ${PREOPTIMIZE_LEVEL})`,
-    },
-    why:
-      manifest.runtime?.why ||
-      "The graph is onnxruntime-node's optimised one: a cold isolate skips the optimiser, and serves it with graph optimisation disabled.",
-  };
-} else if (manifest.runtime?.preoptimized) {
-  console.log(`${id}: dropped runtime.preoptimized and graphOptimizationLevel (they described the previous file)`);
-}
+const { runtime: _previous, ...rest } = manifest;
 const next = ModelManifest.parse({
-  ...manifest,
+  ...rest,
   file: { r2Key: r2KeyFor(id, sha, fileName), sha256: sha, bytes: bytes.byteLength },
   ...(runtime ? { runtime } : {}),
   fidelity,
@@ -78,3 +57,36 @@ const next = ModelManifest.parse({
 writeFileSync(manifestPath, jsonText(next));
 await writeSha256Sums(MODELS_DIR);
 console.log(`${id}: ${fileName} ${bytes.byteLength} B sha256 ${sha}`);
+
+/**
+ * The manifest's runtime block for the new file. With a pre-optimisation
+ * source: served with optimisation off, the source recorded. Without one, a
+ * record left from a pre-optimised file is dropped (it described that file),
+ * and so is the whole block if nothing else was in it.
+ */
+function nextRuntime(manifest: ModelManifest, from: string | undefined): ModelManifest["runtime"] {
+  const previous = manifest.runtime;
+  if (from) {
+    const path = relative(ROOT, resolve(from));
+    if (path.startsWith("..")) throw new Error(`--preoptimized-from must be inside the repository: ${from}`);
+    return {
+      sessionConfig: previous?.sessionConfig ?? {},
+      graphOptimizationLevel: "disabled",
+      preoptimized: {
+        from: path,
+        sha256: sha256Hex(new Uint8Array(readFileSync(from))),
+        by: `npm run models:preoptimize (onnxruntime-node ${ortNode.env.versions.node ?? "?"}, graph optimisation level ${PREOPTIMIZE_LEVEL})`,
+      },
+      why:
+        previous?.why ||
+        "The graph is onnxruntime-node's optimised one (npm run models:preoptimize): a cold isolate skips the optimiser.",
+    };
+  }
+  if (!previous?.preoptimized) return previous;
+  console.log(
+    `${manifest.id}: dropped runtime.preoptimized and graphOptimizationLevel (they described the previous file)`,
+  );
+  if (Object.keys(previous.sessionConfig).length === 0) return undefined;
+  console.log(`${manifest.id}: kept runtime.sessionConfig; check that runtime.why still describes it`);
+  return { sessionConfig: previous.sessionConfig, why: previous.why };
+}
