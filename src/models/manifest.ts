@@ -88,9 +88,10 @@ export const ModelManifest = z.object({
       /**
        * The level ORT optimises the graph at while creating the session
        * (default "all"). A file whose graph onnxruntime-node already optimised
-       * (`npm run models:quantize -- --preoptimize`) is served with "disabled":
-       * the passes would find nothing left to do, and running them is most of
-       * a cold session build (measured on DenseNet-121 in workerd: ~60 ms).
+       * (`npm run models:preoptimize`) is served with "disabled": the passes
+       * would only redo offline work in every cold isolate (DenseNet-121 in
+       * workerd: session creation ~220 ms, against 350-460 ms for its QDQ file
+       * at "all").
        */
       graphOptimizationLevel: z.enum(["disabled", "basic", "extended", "all"]).optional(),
       /**
