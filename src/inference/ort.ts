@@ -14,6 +14,7 @@
 
 import ortWasmModule from "onnxruntime-web/ort-wasm-simd-threaded.wasm";
 import * as ort from "onnxruntime-web/wasm";
+import type { ModelManifest } from "../models/manifest";
 import { IsolateMutex, sleep } from "../util/isolate-lock";
 
 /** Pinned in package.json; surfaced in /healthz so deployments are traceable. */
@@ -396,11 +397,10 @@ async function doInit(): Promise<OrtInitInfo> {
   return { ortVersion: ORT_VERSION, initMs: performance.now() - t0 };
 }
 
-/** What a model's manifest may set about how its session is built (its `runtime` block). */
-export interface SessionRuntime {
-  sessionConfig?: Readonly<Record<string, string>>;
-  graphOptimizationLevel?: "disabled" | "basic" | "extended" | "all";
-}
+/** What a model's manifest may set about how its session is built (the part of its `runtime` block ORT reads). */
+export type SessionRuntime = Partial<
+  Pick<NonNullable<ModelManifest["runtime"]>, "sessionConfig" | "graphOptimizationLevel">
+>;
 
 /** The worker's session options for a model's runtime block (exported for its test). */
 export function sessionOptions({
