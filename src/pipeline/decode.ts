@@ -17,8 +17,8 @@ import { decodeJpegScaled } from "./codecs/jpeg-lean";
 import { decodePng } from "./codecs/png";
 import { probeImage } from "./codecs/probe";
 import { decodeWebp, WebpDecoderNotInitialisedError } from "./codecs/webp";
-import { minDecodeShortSide } from "./preprocess";
-import type { DecodedImage, ImageInfo } from "./types";
+import { minDecodeShortSide, preprocessRegion } from "./preprocess";
+import type { DecodedImage, ImageInfo, PixelRegion } from "./types";
 
 export { probeImage };
 
@@ -41,6 +41,12 @@ export interface DecodeOptions {
    */
   minShortSide?: number;
   /**
+   * The pixels the caller will read, given the size the image decodes to and
+   * its EXIF orientation: a JPEG then produces only those (see PixelRegion)
+   * and says so in `region`. PNG and WebP always decode whole. Default: all.
+   */
+  region?: (width: number, height: number, orientation: number) => PixelRegion;
+  /**
    * Called before a WebP is decoded. The worker instantiates the WebP codec
    * here rather than up front: its wasm memory (16 MB, and wasm memory never
    * shrinks) is then only spent by isolates that actually see a WebP.
@@ -60,6 +66,7 @@ export function decodeOptionsFor(spec: PreprocessSpec): DecodeOptions {
     maxCoefficientBytes: LIMITS.maxJpegCoefficientBytes,
     maxJpegScans: LIMITS.maxJpegScans,
     minShortSide: minDecodeShortSide(spec),
+    region: (width, height, orientation) => preprocessRegion(width, height, orientation, spec),
   };
 }
 
@@ -120,11 +127,13 @@ export async function decodeImageWithInfo(
 function runCodec(bytes: Uint8Array, info: ImageInfo, opts: DecodeOptions): Promise<DecodedImage> | DecodedImage {
   switch (info.format) {
     case "jpeg": {
+      const region = opts.region;
       const { scaleDenom, ...image } = decodeJpegScaled(bytes, {
         minShortSide: opts.minShortSide ?? Number.POSITIVE_INFINITY,
         maxPixels: opts.maxPixels,
         ...(opts.maxCoefficientBytes === undefined ? {} : { maxCoefficientBytes: opts.maxCoefficientBytes }),
         ...(opts.maxJpegScans === undefined ? {} : { maxScans: opts.maxJpegScans }),
+        ...(region ? { region: (w: number, h: number) => region(w, h, info.orientation) } : {}),
       });
       return { ...image, scale: scaleDenom };
     }

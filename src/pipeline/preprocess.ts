@@ -1,5 +1,5 @@
 import type { PreprocessSpec, ResizeSpec } from "../models/manifest";
-import type { DecodedImage } from "./types";
+import type { DecodedImage, PixelRegion } from "./types";
 
 /**
  * Image → model input tensor, matching torchvision's
@@ -322,6 +322,65 @@ function keptRange(resizedLength: number, offset: number, cropLength: number): [
 }
 
 /**
+ * Which stored pixels the resize reads: the kept resized indices per
+ * displayed axis (the crop window), mapped to the stored axis they come from
+ * (mirroring a range [a, b) gives [n - b, n - a)), and their filter weights.
+ */
+function resamplePlan(
+  W: number,
+  H: number,
+  orientation: number,
+  filter: "bilinear" | "bicubic",
+  { resized, crop }: PreprocessGeometry,
+) {
+  const [swap, flipX, flipY] = orientationEntry(orientation);
+  // Resized size in stored orientation.
+  const RsW = swap ? resized.height : resized.width;
+  const RsH = swap ? resized.width : resized.height;
+  const [dxA, dxB] = keptRange(resized.width, crop.left, crop.width);
+  const [dyA, dyB] = keptRange(resized.height, crop.top, crop.height);
+  const sxFromDx: [number, number] = flipX ? [resized.width - dxB, resized.width - dxA] : [dxA, dxB];
+  const syFromDy: [number, number] = flipY ? [resized.height - dyB, resized.height - dyA] : [dyA, dyB];
+  const [sxA, sxB] = swap ? syFromDy : sxFromDx;
+  const [syA, syB] = swap ? sxFromDx : syFromDy;
+  const nx = sxB - sxA;
+  const ny = syB - syA;
+  const xw = axisWeights(W, RsW, sxA, nx, filter, swap ? flipY : flipX);
+  const yw = axisWeights(H, RsH, syA, ny, filter, swap ? flipX : flipY);
+  return { swap, flipX, flipY, sxA, syA, nx, ny, xw, yw };
+}
+
+/**
+ * The stored pixels of a `width x height` image (at the size it is decoded
+ * at) that preprocess() will read for `spec`: the decoder need produce only
+ * these (decodeOptionsFor passes this to the JPEG decoder). A centre crop
+ * reads the middle of the image, plus the resize filter's support around it;
+ * the point-sampling TF bilinear resize reads all of it.
+ */
+export function preprocessRegion(
+  width: number,
+  height: number,
+  orientation: number,
+  spec: PreprocessSpec,
+): PixelRegion {
+  if (spec.filter === "bilinear-tf-align-corners") return { x0: 0, y0: 0, x1: width, y1: height };
+  const geo = preprocessGeometry(width, height, orientation, spec);
+  const { xw, yw } = resamplePlan(width, height, orientation, spec.filter, geo);
+  return { x0: xw.lo, x1: xw.hi, y0: yw.lo, y1: yw.hi };
+}
+
+/** A partly decoded image must hold every pixel preprocessing reads; anything else is a bug, not a client error. */
+function assertDecoded(img: DecodedImage, needed: PixelRegion): void {
+  const r = img.region;
+  if (!r) return;
+  if (needed.x0 < r.x0 || needed.x1 > r.x1 || needed.y0 < r.y0 || needed.y1 > r.y1) {
+    throw new Error(
+      `preprocess: reads pixels [${needed.x0},${needed.x1})x[${needed.y0},${needed.y1}) but only [${r.x0},${r.x1})x[${r.y0},${r.y1}) were decoded`,
+    );
+  }
+}
+
+/**
  * Resize + centre-crop + normalise `img` into a tensor for `input`.
  * Output length is 3 * input.width * input.height, planar (NCHW) or
  * interleaved (NHWC). Throws if the spec does not produce `input`'s size —
@@ -342,27 +401,12 @@ export function preprocess(img: DecodedImage, spec: PreprocessSpec, input: Model
       `preprocess: spec yields ${crop.width}x${crop.height} but the model input is ${input.width}x${input.height}`,
     );
   }
-  if (spec.filter === "bilinear-tf-align-corners") return preprocessTfBilinear(img, spec, input, geo);
-  const filter = spec.filter;
-  const [swap, flipX, flipY] = orientationEntry(img.orientation);
-
-  // Resized size in stored orientation.
-  const RsW = swap ? resized.height : resized.width;
-  const RsH = swap ? resized.width : resized.height;
-
-  // Kept resized indices per displayed axis, mapped to the stored axis they
-  // come from (mirroring a range [a, b) gives [n - b, n - a)).
-  const [dxA, dxB] = keptRange(resized.width, crop.left, crop.width);
-  const [dyA, dyB] = keptRange(resized.height, crop.top, crop.height);
-  const sxFromDx: [number, number] = flipX ? [resized.width - dxB, resized.width - dxA] : [dxA, dxB];
-  const syFromDy: [number, number] = flipY ? [resized.height - dyB, resized.height - dyA] : [dyA, dyB];
-  const [sxA, sxB] = swap ? syFromDy : sxFromDx;
-  const [syA, syB] = swap ? sxFromDx : syFromDy;
-  const nx = sxB - sxA;
-  const ny = syB - syA;
-
-  const xw = axisWeights(W, RsW, sxA, nx, filter, swap ? flipY : flipX);
-  const yw = axisWeights(H, RsH, syA, ny, filter, swap ? flipX : flipY);
+  if (spec.filter === "bilinear-tf-align-corners") {
+    assertDecoded(img, { x0: 0, y0: 0, x1: W, y1: H });
+    return preprocessTfBilinear(img, spec, input, geo);
+  }
+  const { swap, flipX, flipY, sxA, syA, nx, ny, xw, yw } = resamplePlan(W, H, img.orientation, spec.filter, geo);
+  assertDecoded(img, { x0: xw.lo, x1: xw.hi, y0: yw.lo, y1: yw.hi });
 
   // Where each displayed output column / row reads from, in stored terms:
   // the stored row (index into yw's outputs) and the stored column's offset

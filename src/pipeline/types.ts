@@ -27,4 +27,24 @@ export interface DecodedImage extends ImageInfo {
    * ceil(stored / scale)); set only when the caller allowed it.
    */
   scale?: number;
+  /**
+   * Set when only part of the image was decoded (a JPEG given a region by
+   * the caller): only these pixels hold the image; the rest are 0.
+   */
+  region?: PixelRegion;
+}
+
+/**
+ * A rectangle of output pixels, half-open: columns [x0, x1), rows [y0, y1).
+ * A JPEG decode given one still reads every entropy-coded bit (Huffman coding
+ * cannot be skipped), but inverse-transforms only the blocks the rectangle
+ * (plus one chroma sample of upsampling context) touches and colour-converts
+ * only its pixels; everything outside it is left 0. For a centre-cropping
+ * model that is ~40 % of a landscape photo's IDCT and colour work.
+ */
+export interface PixelRegion {
+  x0: number;
+  x1: number;
+  y0: number;
+  y1: number;
 }

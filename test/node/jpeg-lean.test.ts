@@ -18,6 +18,7 @@ import {
   decodeJpegScaled,
   type ScaleDenom,
 } from "../../src/pipeline/codecs/jpeg-lean";
+import type { PixelRegion } from "../../src/pipeline/types";
 
 const IMAGES = fileURLToPath(new URL("../fixtures/images/", import.meta.url));
 const SCALED = fileURLToPath(new URL("../fixtures/jpeg-scaled/", import.meta.url));
@@ -230,6 +231,102 @@ describe("scale choice", () => {
     expect(o6.scaleDenom).toBe(8);
     const small = decodeJpegScaled(load(`${IMAGES}jpeg_baseline_420.jpg`), { minShortSide: 512 });
     expect([small.width, small.height, small.scaleDenom]).toEqual([320, 240, 1]);
+  });
+});
+
+describe("decoding only a region (PixelRegion)", () => {
+  const PHOTOS = fileURLToPath(new URL("../fixtures/photos/", import.meta.url));
+  const files = [
+    ...jpegs.map((f) => `${IMAGES}${f.file}`),
+    ...["astronaut.jpg", "coffee.jpg", "hubble.jpg", "retina.jpg"].map((f) => `${PHOTOS}${f}`),
+  ];
+  /** Deterministic LCG in [0, 1). */
+  const rng = (seed: number) => () => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    return seed / 2 ** 32;
+  };
+
+  it("produces exactly the full decode's pixels inside the region and 0 outside, for every fixture, scale and many regions", () => {
+    const rand = rng(7);
+    let partial = 0;
+    for (const file of files) {
+      const bytes = load(file);
+      for (const d of [1, 2, 4, 8] as ScaleDenom[]) {
+        const full = decodeJpegAtScale(bytes, d);
+        expect(full.region, file).toBeUndefined();
+        const { width: W, height: H } = full;
+        const regions = [
+          // One pixel, a single row / column, the corners, and random rectangles.
+          { x0: W >> 1, x1: (W >> 1) + 1, y0: H >> 1, y1: (H >> 1) + 1 },
+          { x0: 0, x1: W, y0: H - 1, y1: H },
+          { x0: W - 1, x1: W, y0: 0, y1: H },
+          { x0: 0, x1: Math.ceil(W / 3), y0: 0, y1: Math.ceil(H / 3) },
+          ...Array.from({ length: 6 }, () => {
+            const a = Math.floor(rand() * W);
+            const b = Math.floor(rand() * H);
+            return { x0: a, x1: a + 1 + Math.floor(rand() * (W - a)), y0: b, y1: b + 1 + Math.floor(rand() * (H - b)) };
+          }),
+        ];
+        for (let r of regions) {
+          const got = decodeJpegAtScale(bytes, d, undefined, undefined, undefined, (w, h) => {
+            expect([w, h]).toEqual([W, H]);
+            return r;
+          });
+          const whole = r.x0 === 0 && r.y0 === 0 && r.x1 === W && r.y1 === H;
+          if (whole) expect(got.region).toBeUndefined();
+          else {
+            partial++;
+            // What was produced: the region asked for, widened to even columns at most (4:2:0's fused path).
+            const g = got.region as PixelRegion;
+            expect([g.y0, g.y1], file).toEqual([r.y0, r.y1]);
+            expect(r.x0 - g.x0, file).toBeGreaterThanOrEqual(0);
+            expect(r.x0 - g.x0, file).toBeLessThanOrEqual(1);
+            expect(g.x1 - r.x1, file).toBeGreaterThanOrEqual(0);
+            expect(g.x1 - r.x1, file).toBeLessThanOrEqual(1);
+            r = g;
+          }
+          let inside = 0;
+          let outsideNonZero = 0;
+          for (let y = 0; y < H; y++) {
+            for (let x = 0; x < W; x++) {
+              const o = (y * W + x) * 3;
+              const isIn = x >= r.x0 && x < r.x1 && y >= r.y0 && y < r.y1;
+              for (let c = 0; c < 3; c++) {
+                if (isIn) {
+                  if (got.data[o + c] !== full.data[o + c]) {
+                    throw new Error(`${file} 1/${d} region ${JSON.stringify(r)}: pixel ${x},${y} differs`);
+                  }
+                  inside++;
+                } else if (got.data[o + c] !== 0) outsideNonZero++;
+              }
+            }
+          }
+          expect(inside).toBe((r.x1 - r.x0) * (r.y1 - r.y0) * 3);
+          expect(outsideNonZero, `${file} 1/${d} ${JSON.stringify(r)}`).toBe(0);
+        }
+      }
+    }
+    expect(partial).toBeGreaterThan(files.length * 4 * 8);
+  });
+
+  it("an empty or out-of-bounds region means the whole image", () => {
+    const bytes = load(`${IMAGES}jpeg_baseline_420.jpg`);
+    const full = decodeJpegAtScale(bytes, 1);
+    for (const r of [
+      { x0: 5, x1: 5, y0: 0, y1: 10 },
+      { x0: 400, x1: 500, y0: 0, y1: 10 },
+    ]) {
+      const got = decodeJpegAtScale(bytes, 1, undefined, undefined, undefined, () => r);
+      expect(got.region).toBeUndefined();
+      expect(Buffer.from(got.data).equals(Buffer.from(full.data))).toBe(true);
+    }
+    const clamped = decodeJpegAtScale(bytes, 1, undefined, undefined, undefined, () => ({
+      x0: -5,
+      x1: 1e6,
+      y0: 100,
+      y1: 1e6,
+    }));
+    expect(clamped.region).toEqual({ x0: 0, x1: full.width, y0: 100, y1: full.height });
   });
 });
 

@@ -1,11 +1,14 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { PreprocessSpec } from "../../src/models/manifest";
+import { decodeImage, decodeOptionsFor } from "../../src/pipeline/decode";
 import {
   centerCropOffset,
   orientedSize,
   preprocess,
   preprocessGeometry,
+  preprocessRegion,
   resizedSize,
 } from "../../src/pipeline/preprocess";
 import type { DecodedImage } from "../../src/pipeline/types";
@@ -398,6 +401,108 @@ function refLeft(n: number): number {
   const s: RefSpec = { ...spec({ resize: { mode: "exact", width: n, height: n } }), crop: { width: 224, height: 224 } };
   return referenceGeometry(n, n, s).left;
 }
+
+describe("decoding only the pixels preprocessing reads (preprocessRegion)", () => {
+  const fixtures = (dir: string) => {
+    const root = fileURLToPath(new URL(`../fixtures/${dir}/`, import.meta.url));
+    return readdirSync(root)
+      .filter((f) => f.endsWith(".jpg"))
+      .map((f) => ({ name: `${dir}/${f}`, bytes: new Uint8Array(readFileSync(root + f)) }));
+  };
+  // Every orientation, 4:2:0 / 4:2:2 / 4:4:0 / 4:4:4 / grey / CMYK, progressive, restart markers,
+  // photos, and 40 of the held-out photo set.
+  const files = [...fixtures("images"), ...fixtures("photos"), ...fixtures("photoset").slice(0, 40)];
+  const models = ["mobilenet-v2", "densenet-121", "mobilenet-v2-nsfw"].map(
+    (id) =>
+      JSON.parse(readFileSync(new URL(`../../models/${id}/manifest.json`, import.meta.url), "utf8")) as {
+        id: string;
+        preprocess: PreprocessSpec;
+        input: { layout: "NCHW" | "NHWC"; width: number; height: number };
+      },
+  );
+  const specs: Array<{ name: string; spec: PreprocessSpec }> = [
+    ...models.map((m) => ({ name: m.id, spec: m.preprocess })),
+    {
+      name: "bicubic 100/90",
+      spec: spec({ resize: { mode: "shortest-edge", size: 100 }, crop: { width: 90, height: 90 }, filter: "bicubic" }),
+    },
+    {
+      name: "exact 50x70, crop 40",
+      spec: spec({ resize: { mode: "exact", width: 50, height: 70 }, crop: { width: 40, height: 40 } }),
+    },
+    {
+      name: "crop wider than the resize (padding)",
+      spec: spec({ resize: { mode: "shortest-edge", size: 32 }, crop: { width: 60, height: 20 } }),
+    },
+    {
+      name: "upscale 500/400",
+      spec: spec({ resize: { mode: "shortest-edge", size: 500 }, crop: { width: 400, height: 400 } }),
+    },
+    {
+      name: "off-centre aspect 120/30x110",
+      spec: spec({ resize: { mode: "shortest-edge", size: 120 }, crop: { width: 30, height: 110 } }),
+    },
+  ];
+
+  it("gives bit-identical tensors to decoding the whole image, for every fixture, spec and orientation", async () => {
+    let partial = 0;
+    let saved = 0;
+    for (const { name: sname, spec: s } of specs) {
+      const opts = decodeOptionsFor(s);
+      const { region: _, ...wholeOpts } = opts;
+      for (const f of files) {
+        const whole = await decodeImage(f.bytes, wholeOpts);
+        const part = await decodeImage(f.bytes, opts);
+        expect(whole.region).toBeUndefined();
+        const g = preprocessGeometry(whole.width, whole.height, whole.orientation, s);
+        const input = { layout: "NCHW" as const, width: g.crop.width, height: g.crop.height };
+        const a = preprocess(whole, s, input);
+        const b = preprocess(part, s, input);
+        if (!Buffer.from(a.buffer).equals(Buffer.from(b.buffer))) {
+          throw new Error(`${sname} on ${f.name}: tensors differ (region ${JSON.stringify(part.region)})`);
+        }
+        if (part.region) {
+          partial++;
+          const r = part.region;
+          saved += 1 - ((r.x1 - r.x0) * (r.y1 - r.y0)) / (part.width * part.height);
+        }
+      }
+    }
+    // Not vacuous: most decodes of a centre-cropping spec were partial.
+    expect(partial).toBeGreaterThan(files.length * 3);
+    console.log(
+      `${partial} partial decodes, skipping ${((100 * saved) / partial).toFixed(0)} % of their pixels on average`,
+    );
+  });
+
+  it("the point-sampling TF resize (nsfwjs) reads the whole image, so it decodes it whole", () => {
+    const tf = models.find((m) => m.id === "mobilenet-v2-nsfw")?.preprocess as PreprocessSpec;
+    expect(preprocessRegion(640, 480, 6, tf)).toEqual({ x0: 0, y0: 0, x1: 640, y1: 480 });
+  });
+
+  it("matches the geometry: a 640x480 photo for a 256/224 centre crop reads its middle 66 % x 88 %", () => {
+    const s = models.find((m) => m.id === "mobilenet-v2")?.preprocess as PreprocessSpec;
+    const r = preprocessRegion(640, 480, 1, s);
+    // 480 -> 256 scales by 8/15: the 224 crop is 420 source pixels, centred, plus the filter's reach.
+    expect(r.x0).toBeGreaterThanOrEqual(105);
+    expect(r.x0).toBeLessThanOrEqual(110);
+    expect(r.x1).toBeGreaterThanOrEqual(530);
+    expect(r.x1).toBeLessThanOrEqual(535);
+    expect(r.y0).toBeGreaterThanOrEqual(25);
+    expect(r.y1).toBeLessThanOrEqual(455);
+    // EXIF 5 (a transpose) swaps the axes; 6 (a rotation) also mirrors the stored rows.
+    const t = preprocessRegion(480, 640, 5, s);
+    expect([t.x0, t.x1, t.y0, t.y1]).toEqual([r.y0, r.y1, r.x0, r.x1]);
+    const u = preprocessRegion(480, 640, 6, s);
+    expect([u.x0, u.x1, u.y0, u.y1]).toEqual([r.y0, r.y1, 640 - r.x1, 640 - r.x0]);
+  });
+
+  it("refuses (as a bug, not a client error) an image whose decoded region misses pixels it must read", () => {
+    const s = spec({ resize: { mode: "shortest-edge", size: 256 }, crop: { width: 224, height: 224 } });
+    const img = { ...randomImage(640, 480, 3), region: { x0: 200, x1: 640, y0: 0, y1: 480 } };
+    expect(() => preprocess(img, s, nchw(s, img))).toThrow(/only \[200,640\)/);
+  });
+});
 
 describe("errors", () => {
   it("rejects a model input size the spec does not produce", () => {

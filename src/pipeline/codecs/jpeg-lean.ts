@@ -54,7 +54,7 @@
  */
 import { ApiError } from "../../errors";
 import { LIMITS } from "../../limits";
-import type { DecodedImage } from "../types";
+import type { DecodedImage, PixelRegion } from "../types";
 import { probeImage } from "./probe";
 
 export type ScaleDenom = 1 | 2 | 4 | 8;
@@ -72,7 +72,15 @@ export interface ScaledDecodeOptions {
   maxCoefficientBytes?: number;
   /** Refuse (422) files with more scans than this (bounds decode time). Default LIMITS.maxJpegScans. */
   maxScans?: number;
+  /**
+   * The output pixels the caller will read, given the output size: only
+   * these are produced (see PixelRegion). Default: all of them.
+   */
+  region?: RegionFor;
 }
+
+/** The region wanted of an output of this size (the size is only known once the frame header is read). */
+export type RegionFor = (width: number, height: number) => PixelRegion;
 
 const DEFAULT_MAX_PIXELS = 4096 * 4096;
 
@@ -1267,6 +1275,7 @@ export function decodeJpegScaled(
     opts.maxPixels,
     opts.maxCoefficientBytes,
     opts.maxScans,
+    opts.region,
   );
 }
 
@@ -1280,6 +1289,7 @@ export function decodeJpegAtScale(
   maxPixels: number = DEFAULT_MAX_PIXELS,
   maxCoefficientBytes: number = Number.POSITIVE_INFINITY,
   maxScans: number = LIMITS.maxJpegScans,
+  region?: RegionFor,
 ): DecodedImage & { scaleDenom: ScaleDenom } {
   const info = probeImage(bytes); // 415 for non-JPEG / unsupported SOF / 12-bit / CMYK without Adobe
   if (info.format !== "jpeg") throw unsupported("not a JPEG");
@@ -1290,12 +1300,14 @@ export function decodeJpegAtScale(
   }
   const d = typeof denom === "function" ? denom(info.width, info.height) : denom;
   if (d !== 1 && d !== 2 && d !== 4 && d !== 8) throw new RangeError(`scale denominator must be 1, 2, 4 or 8`);
-  const dec = new Decoder(bytes, d, maxCoefficientBytes, maxScans);
+  const dec = new Decoder(bytes, d, maxCoefficientBytes, maxScans, region);
   const data = dec.run();
   if (dec.outW !== Math.ceil(info.width / d) || dec.outH !== Math.ceil(info.height / d)) {
     throw invalid("JPEG frame header disagrees with the probed size");
   }
-  return { ...info, width: dec.outW, height: dec.outH, data, scaleDenom: d };
+  const r = dec.region;
+  const whole = r.x0 === 0 && r.y0 === 0 && r.x1 === dec.outW && r.y1 === dec.outH;
+  return { ...info, width: dec.outW, height: dec.outH, data, scaleDenom: d, ...(whole ? {} : { region: r }) };
 }
 
 class Decoder {
@@ -1319,7 +1331,13 @@ class Decoder {
     private readonly denom: ScaleDenom,
     private readonly maxCoefficientBytes: number,
     private readonly maxScans: number,
+    private readonly regionFor?: RegionFor,
   ) {}
+
+  /** The output pixels actually produced (set with the output stage; all of them without a regionFor). */
+  get region(): PixelRegion {
+    return this.output?.region ?? { x0: 0, y0: 0, x1: this.outW, y1: this.outH };
+  }
 
   run(): Uint8Array {
     const b = this.b;
@@ -1518,7 +1536,7 @@ class Decoder {
 
   private makeOutput(frame: Frame): OutputStage {
     if (!this.output) {
-      this.output = new OutputStage(frame, this.denom, this.colourMode(frame));
+      this.output = new OutputStage(frame, this.denom, this.colourMode(frame), this.regionFor);
       this.outW = this.output.outW;
       this.outH = this.output.outH;
       this.out = this.output.out;
@@ -1554,7 +1572,11 @@ class Decoder {
       for (let i = 0; i < planes.length; i++) {
         const pl = planes[i] as Plane;
         const offs = rowOffs[i] as Int32Array;
-        for (let v = 0; v < pl.comp.v; v++) offs[v] = output.ringOffset(pl, my * pl.comp.v + v);
+        // -1: a block row outside the wanted region (its blocks are decoded, not transformed).
+        for (let v = 0; v < pl.comp.v; v++) {
+          const brow = my * pl.comp.v + v;
+          offs[v] = brow >= pl.by0 && brow < pl.by1 ? output.ringOffset(pl, brow) : -1;
+        }
       }
       for (let mx = 0; mx < frame.mcusX; mx++, mcu++) {
         if (ri && mcu > 0 && mcu % ri === 0) {
@@ -1570,7 +1592,8 @@ class Decoder {
               const l1 = r.baselineBlock(c, blk);
               const last = r.last;
               const bx = mx * c.h + h;
-              if (bx < pl.blocksX) output.idct(pl, (offs[v] ?? 0) + bx * pl.sc, blk, l1, last);
+              const off = offs[v] ?? -1;
+              if (off >= 0 && bx >= pl.bx0 && bx < pl.bx1) output.idct(pl, off + bx * pl.sc, blk, l1, last);
               clearBlock(blk, last);
             }
           }
@@ -1777,6 +1800,11 @@ interface Plane {
   exactL1: number;
   /** Only blocks that reach into the image need transforming. */
   blocksX: number;
+  /** Block columns [bx0, bx1) and block rows [by0, by1) the wanted region needs transformed. */
+  bx0: number;
+  bx1: number;
+  by0: number;
+  by1: number;
   /** Component samples at this scale (libjpeg's downsampled_width/height). */
   dw: number;
   dh: number;
@@ -1846,16 +1874,21 @@ class OutputStage {
   private readonly fusedH2V2: boolean;
   private emitted = 0;
   private lastBand = -1;
+  /** The output pixels produced (clamped to the image; the whole image without a regionFor). */
+  region: PixelRegion;
 
   constructor(
     frame: Frame,
     denom: ScaleDenom,
     private readonly mode: ColourMode,
+    regionFor?: RegionFor,
   ) {
     const { width, height, maxH, maxV } = frame;
     const S = 8 / denom;
     this.outW = Math.ceil(width / denom);
     this.outH = Math.ceil(height / denom);
+    this.region = clampRegion(regionFor?.(this.outW, this.outH), this.outW, this.outH);
+    const { x0, x1, y0, y1 } = this.region;
     this.bandRows = maxV * S;
     const fancy = S > 1;
     this.planes = frame.comps.map((comp): Plane => {
@@ -1878,12 +1911,24 @@ class OutputStage {
       const stride = comp.bw * sc;
       const ringRows = 3 * comp.v * sc;
       const ring = new Uint8Array(stride * ringRows);
+      const blocksX = Math.min(comp.bw, Math.ceil(dw / sc) + 1);
+      // The component samples the region's pixels come from, with one sample
+      // of context each side (fancy upsampling blends a sample with its
+      // neighbours; the other modes need less), in blocks of sc samples.
+      const cx0 = Math.max(0, Math.floor(x0 / rh) - 1);
+      const cx1 = Math.min(dw - 1, Math.floor((x1 - 1) / rh) + 1);
+      const cy0 = Math.max(0, Math.floor(y0 / rv) - 1);
+      const cy1 = Math.min(dh - 1, Math.floor((y1 - 1) / rv) + 1);
       return {
         comp,
         sc,
         exact: IDCTS_EXACT[sc] as Idct,
         exactL1: EXACT_L1[sc] ?? 0,
-        blocksX: Math.min(comp.bw, Math.ceil(dw / sc) + 1),
+        blocksX,
+        bx0: Math.floor(cx0 / sc),
+        bx1: Math.min(blocksX, Math.floor(cx1 / sc) + 1),
+        by0: Math.floor(cy0 / sc),
+        by1: Math.floor(cy1 / sc) + 1,
         dw,
         dh,
         rh,
@@ -1914,6 +1959,11 @@ class OutputStage {
       p1.dh === p2.dh &&
       p1.stride === p2.stride &&
       p1.ringRows === p2.ringRows;
+    // The fused path writes whole chroma columns, i.e. output column pairs:
+    // widen the region to even bounds so it says exactly what was written.
+    // The planes' ranges above already cover that: a pair shares its chroma
+    // sample and, sample blocks being even-sized, its luma block.
+    if (this.fusedH2V2) this.region = { x0: x0 & ~1, x1: Math.min(this.outW, x1 + (x1 & 1)), y0, y1 };
   }
 
   plane(i: number): Plane {
@@ -1969,8 +2019,9 @@ class OutputStage {
     const n = used.length;
     for (let v = 0; v < c.v; v++) {
       const brow = band * c.v + v;
+      if (brow < pl.by0 || brow >= pl.by1) continue;
       const rowOff = this.ringOffset(pl, brow);
-      for (let bx = 0; bx < pl.blocksX; bx++) {
+      for (let bx = pl.bx0; bx < pl.bx1; bx++) {
         const o = (brow * c.bw + bx) * 64;
         const dc = (src[o] ?? 0) * (q[0] ?? 0);
         blk[0] = dc;
@@ -2000,18 +2051,26 @@ class OutputStage {
   }
 
   private emit(band: number): void {
-    const y0 = band * this.bandRows;
-    const y1 = Math.min(y0 + this.bandRows, this.outH);
+    const { x0, x1 } = this.region;
+    const start = band * this.bandRows;
+    const end = Math.min(start + this.bandRows, this.outH);
+    // Rows outside the region count as emitted (finish() checks the band bookkeeping) but are not produced.
+    const y0 = Math.max(start, this.region.y0);
+    const y1 = Math.min(end, this.region.y1);
+    this.emitted += end - start - Math.max(0, y1 - y0);
+    // Chroma columns whose output pixels cover [x0, x1) on the fused path.
+    const c0 = x0 >> 1;
+    const c1 = ((x1 - 1) >> 1) + 1;
     for (let y = y0; y < y1; y++) {
       if (this.fusedH2V2) {
         if ((y & 1) === 0 && y + 1 < y1) {
-          this.rowPairH2V2(y);
+          this.rowPairH2V2(y, c0, c1);
           this.emitted++;
           y++;
-        } else this.rowH2V2(y, 0);
+        } else this.rowH2V2(y, c0, c1);
       } else {
         for (const pl of this.planes) upsampleRow(pl, y, this.outW);
-        this.convertRow(y);
+        this.convertRow(y, x0, x1);
       }
       this.emitted++;
     }
@@ -2026,7 +2085,7 @@ class OutputStage {
    * neighbour's (3:1 again); the sums of the previous, current and next
    * column slide along in registers. Nothing is written to a row buffer.
    */
-  private rowPairH2V2(y: number): void {
+  private rowPairH2V2(y: number, c0: number, c1: number): void {
     const { crR, cbB, crG, cbG } = tables();
     const p0 = this.planes[0] as Plane;
     const p1 = this.planes[1] as Plane;
@@ -2042,23 +2101,25 @@ class OutputStage {
     const near = ringRow(p1, cy);
     const above = ringRow(p1, cy - 1);
     const below = ringRow(p1, cy + 1);
-    // Vertical sums: a* for row y (Cb, Cr), b* for row y + 1.
-    let nCb = (cbRing[near] ?? 0) * 3;
-    let nCr = (crRing[near] ?? 0) * 3;
-    let aCb = nCb + (cbRing[above] ?? 0);
-    let aCr = nCr + (crRing[above] ?? 0);
-    let bCb = nCb + (cbRing[below] ?? 0);
-    let bCr = nCr + (crRing[below] ?? 0);
-    let aCbPrev = aCb;
-    let aCrPrev = aCr;
-    let bCbPrev = bCb;
-    let bCrPrev = bCr;
-    let oa = y * w * 3;
+    // Vertical sums: a* for row y (Cb, Cr), b* for row y + 1; of column c0
+    // and of its left neighbour (itself at the left edge).
+    const cp = c0 > 0 ? c0 - 1 : 0;
+    let nCb = (cbRing[near + c0] ?? 0) * 3;
+    let nCr = (crRing[near + c0] ?? 0) * 3;
+    let aCb = nCb + (cbRing[above + c0] ?? 0);
+    let aCr = nCr + (crRing[above + c0] ?? 0);
+    let bCb = nCb + (cbRing[below + c0] ?? 0);
+    let bCr = nCr + (crRing[below + c0] ?? 0);
+    let aCbPrev = (cbRing[near + cp] ?? 0) * 3 + (cbRing[above + cp] ?? 0);
+    let aCrPrev = (crRing[near + cp] ?? 0) * 3 + (crRing[above + cp] ?? 0);
+    let bCbPrev = (cbRing[near + cp] ?? 0) * 3 + (cbRing[below + cp] ?? 0);
+    let bCrPrev = (crRing[near + cp] ?? 0) * 3 + (crRing[below + cp] ?? 0);
+    let oa = (y * w + 2 * c0) * 3;
     const ob = w * 3; // row y + 1 relative to row y
     // Columns whose two output pixels both exist; the rest (an odd width's
     // last column) goes through rowH2V2.
-    const full = Math.min(dw, w >> 1);
-    for (let c = 0, x = 0; c < full; c++, x += 2, oa += 6) {
+    const full = Math.min(dw, w >> 1, c1);
+    for (let c = c0, x = 2 * c0; c < full; c++, x += 2, oa += 6) {
       const n = c + 1 < dw ? c + 1 : c;
       nCb = (cbRing[near + n] ?? 0) * 3;
       nCr = (crRing[near + n] ?? 0) * 3;
@@ -2102,14 +2163,14 @@ class OutputStage {
       bCb = bCbNext;
       bCr = bCrNext;
     }
-    if (full < dw) {
-      this.rowH2V2(y, full);
-      this.rowH2V2(y + 1, full);
+    if (full < Math.min(dw, c1)) {
+      this.rowH2V2(y, full, c1);
+      this.rowH2V2(y + 1, full, c1);
     }
   }
 
-  /** One output row of the fused h2v2 path, from chroma column c0 on (see rowPairH2V2). */
-  private rowH2V2(y: number, c0: number): void {
+  /** One output row of the fused h2v2 path, chroma columns [c0, c1) (see rowPairH2V2). */
+  private rowH2V2(y: number, c0: number, c1: number): void {
     const { crR, cbB, crG, cbG } = tables();
     const p0 = this.planes[0] as Plane;
     const p1 = this.planes[1] as Plane;
@@ -2129,7 +2190,8 @@ class OutputStage {
     let cbPrev = (cbRing[near + cp] ?? 0) * 3 + (cbRing[far + cp] ?? 0);
     let crPrev = (crRing[near + cp] ?? 0) * 3 + (crRing[far + cp] ?? 0);
     let o = (y * w + 2 * c0) * 3;
-    for (let c = c0, x = 2 * c0; c < dw && x < w; c++) {
+    const cEnd = Math.min(dw, c1);
+    for (let c = c0, x = 2 * c0; c < cEnd && x < w; c++) {
       const n = c + 1 < dw ? c + 1 : c;
       const cbNext = (cbRing[near + n] ?? 0) * 3 + (cbRing[far + n] ?? 0);
       const crNext = (crRing[near + n] ?? 0) * 3 + (crRing[far + n] ?? 0);
@@ -2158,17 +2220,18 @@ class OutputStage {
     }
   }
 
-  private convertRow(y: number): void {
+  /** Output row y, columns [x0, x1), from the planes' upsampled rows. */
+  private convertRow(y: number, x0: number, x1: number): void {
     const out = this.out;
     const outC = this.outC;
-    const w = this.outW;
-    let o = y * w * 3;
+    const w = x1;
+    let o = (y * this.outW + x0) * 3;
     const p = this.planes;
     const p0 = p[0] as Plane;
     const r0 = p0.src;
     const o0 = p0.srcOff;
     if (this.mode === "gray") {
-      for (let x = 0; x < w; x++, o += 3) {
+      for (let x = x0; x < w; x++, o += 3) {
         const g = r0[o0 + x] ?? 0;
         out[o] = g;
         out[o + 1] = g;
@@ -2183,7 +2246,7 @@ class OutputStage {
     const r2 = p2.src;
     const o2 = p2.srcOff;
     if (this.mode === "rgb") {
-      for (let x = 0; x < w; x++, o += 3) {
+      for (let x = x0; x < w; x++, o += 3) {
         out[o] = r0[o0 + x] ?? 0;
         out[o + 1] = r1[o1 + x] ?? 0;
         out[o + 2] = r2[o2 + x] ?? 0;
@@ -2192,7 +2255,7 @@ class OutputStage {
     }
     const { crR, cbB, crG, cbG } = tables();
     if (this.mode === "ycc") {
-      for (let x = 0; x < w; x++, o += 3) {
+      for (let x = x0; x < w; x++, o += 3) {
         const Y = r0[o0 + x] ?? 0;
         const cb = r1[o1 + x] ?? 0;
         const cr = r2[o2 + x] ?? 0;
@@ -2209,7 +2272,7 @@ class OutputStage {
     const r3 = p3.src;
     const o3 = p3.srcOff;
     const ycck = this.mode === "ycck";
-    for (let x = 0; x < w; x++, o += 3) {
+    for (let x = x0; x < w; x++, o += 3) {
       let c = r0[o0 + x] ?? 0;
       let m = r1[o1 + x] ?? 0;
       let yy = r2[o2 + x] ?? 0;
@@ -2288,4 +2351,15 @@ function upsampleRow(pl: Plane, y: number, w: number): void {
       return;
     }
   }
+}
+
+/** `r` clamped to a width x height image; the whole image if absent or empty after clamping. */
+function clampRegion(r: PixelRegion | undefined, width: number, height: number): PixelRegion {
+  if (!r) return { x0: 0, y0: 0, x1: width, y1: height };
+  const x0 = Math.max(0, Math.min(width, Math.floor(r.x0)));
+  const x1 = Math.max(x0, Math.min(width, Math.ceil(r.x1)));
+  const y0 = Math.max(0, Math.min(height, Math.floor(r.y0)));
+  const y1 = Math.max(y0, Math.min(height, Math.ceil(r.y1)));
+  if (x1 === x0 || y1 === y0) return { x0: 0, y0: 0, x1: width, y1: height };
+  return { x0, x1, y0, y1 };
 }
