@@ -100,11 +100,20 @@ export const LIMITS = {
   /** A bearer token outside this length is refused before it is hashed (generated keys are 46 characters). */
   apiKeyLength: { min: 16, max: 256 },
   /**
-   * Seconds a KV edge location may keep serving a key record it has read, so
-   * one key costs about one KV read per location per minute. Revoking a key
-   * therefore takes effect within about this long (plus KV's own propagation).
+   * Seconds a KV edge location may keep serving a key record it has read
+   * (KV's minimum), so a cold isolate's first read of a busy key is usually
+   * answered from the location's cache.
    */
-  apiKeyCacheTtlSeconds: 60,
+  apiKeyCacheTtlSeconds: 30,
+  /**
+   * Seconds an isolate reuses a key it verified (src/auth/key-cache.ts), so a
+   * busy key costs one billed KV read per isolate per this long, not one per
+   * request. Revoking a key takes effect within this plus apiKeyCacheTtlSeconds
+   * (60 s, as before the isolate cache existed), plus KV's own propagation.
+   */
+  apiKeyIsolateCacheSeconds: 30,
+  /** At most this many verified keys per isolate (the oldest entry goes first). */
+  apiKeyIsolateCacheEntries: 1000,
   /**
    * Per-key request budgets, one Workers rate-limiting binding per tier; the
    * [[ratelimits]] entries in wrangler.toml must carry the same numbers (a node

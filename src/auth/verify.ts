@@ -6,6 +6,7 @@
  */
 import { ApiError } from "../errors";
 import { LIMITS } from "../limits";
+import type { VerifiedKeyCache } from "./key-cache";
 import { ApiKeyRecord, hashKey, isPlausibleKey, type KeyTier, keyIdOf, kvName, parseHashList } from "./keys";
 
 export interface AuthenticatedKey {
@@ -21,6 +22,8 @@ export interface KeyStores {
   kv?: KVNamespace;
   /** The API_KEY_HASHES secret. */
   hashList?: string;
+  /** Keys already verified against KV by this isolate (the middleware passes one; see key-cache.ts). */
+  verified?: VerifiedKeyCache;
 }
 
 /** RFC 6750: a 401 says which scheme to use, and `invalid_token` when a token was sent but is no good. */
@@ -50,6 +53,8 @@ export async function authenticate(header: string | undefined, stores: KeyStores
   if (fromSecret) return fromSecret;
 
   if (!stores.kv) throw unauthorized("invalid API key", true);
+  const known = stores.verified?.get(hash);
+  if (known) return known;
   let raw: unknown;
   try {
     // The KV name is the hash itself, so this lookup compares no secret:
@@ -68,7 +73,9 @@ export async function authenticate(header: string | undefined, stores: KeyStores
     throw unauthorized("invalid API key", true);
   }
   if (record.data.revoked) throw new ApiError("forbidden", `API key ${record.data.id} was revoked`);
-  return { id: record.data.id, name: record.data.name, rate: record.data.rate, source: "kv" };
+  const key: AuthenticatedKey = { id: record.data.id, name: record.data.name, rate: record.data.rate, source: "kv" };
+  stores.verified?.set(hash, key);
+  return key;
 }
 
 interface ParsedList {

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
 import { DEV_API_KEY } from "../../scripts/keys/dev-key";
+import { VerifiedKeyCache } from "../../src/auth/key-cache";
 import { ApiKeyRecord, generateKey, hashKey, isPlausibleKey, newRecord, parseHashList } from "../../src/auth/keys";
 import { isPublic } from "../../src/auth/middleware";
 import { LIMITS } from "../../src/limits";
@@ -196,5 +197,37 @@ describe("observability helpers", () => {
     expect(failed.indexes).toEqual(["anonymous"]);
     expect(failed.blobs?.[4]).toBe("model_unavailable");
     expect(failed.doubles?.slice(2, 6)).toEqual([0, 0, 0, 1]);
+  });
+});
+
+describe("VerifiedKeyCache", () => {
+  const key = (id: string) => ({ id, name: id, rate: "standard" as const, source: "kv" as const });
+
+  it("answers until its TTL has passed, then forgets", () => {
+    let now = 1_000;
+    const cache = new VerifiedKeyCache(30_000, 10, () => now);
+    cache.set("h1", key("a"));
+    now += 29_999;
+    expect(cache.get("h1")).toEqual(key("a"));
+    now += 1;
+    expect(cache.get("h1")).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  it("holds at most maxEntries, dropping the least recently verified", () => {
+    let now = 0;
+    const cache = new VerifiedKeyCache(30_000, 2, () => now);
+    cache.set("h1", key("a"));
+    cache.set("h2", key("b"));
+    now = 10;
+    cache.set("h1", key("a")); // verified again: now the newest
+    cache.set("h3", key("c"));
+    expect([cache.get("h1")?.id, cache.get("h2")?.id, cache.get("h3")?.id]).toEqual(["a", undefined, "c"]);
+  });
+
+  it("the revocation bound is the two TTLs together, one minute", () => {
+    expect(LIMITS.apiKeyIsolateCacheSeconds + LIMITS.apiKeyCacheTtlSeconds).toBeLessThanOrEqual(60);
+    // KV refuses a cacheTtl under 30 s.
+    expect(LIMITS.apiKeyCacheTtlSeconds).toBeGreaterThanOrEqual(30);
   });
 });

@@ -7,6 +7,7 @@
 import { env, SELF } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createKey, ensureKey, revokeKey } from "../../scripts/keys/store";
+import { VerifiedKeyCache } from "../../src/auth/key-cache";
 import { ApiKeyRecord, hashKey, kvName } from "../../src/auth/keys";
 import { authenticate } from "../../src/auth/verify";
 import { getSession, isLoaded } from "../../src/inference/sessions";
@@ -144,10 +145,48 @@ describe("protected routes", () => {
     expect((await classifyWith({ authorization: `bearer ${key}` })).status).toBe(200);
 
     await revokeKey(env.API_KEYS, record.id);
-    const body = await expectError(await classifyWith(bearer(key)), 403, "forbidden");
-    expect(body.error.message).toContain(record.id);
+    // This isolate verified the key moments ago and reuses that for up to
+    // LIMITS.apiKeyIsolateCacheSeconds: revocation is not instant, but bounded.
+    expect((await classifyWith(bearer(key))).status).toBe(200);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(Date.now() + LIMITS.apiKeyIsolateCacheSeconds * 1000);
+      const body = await expectError(await classifyWith(bearer(key)), 403, "forbidden");
+      expect(body.error.message).toContain(record.id);
+    } finally {
+      vi.useRealTimers();
+    }
     // Other keys are unaffected.
     expect((await authedSelf.fetch(`${BASE}/v1/tags/none.png`)).status).toBe(404);
+  });
+
+  it("remember verified keys per isolate (one KV read per key per TTL), but never a refusal", async () => {
+    const verified = new VerifiedKeyCache(60_000, 2);
+    const stores = { kv: env.API_KEYS, verified };
+    const { key, record } = await createKey(env.API_KEYS, "cache test", "bulk");
+    const reads = vi.spyOn(env.API_KEYS, "get");
+    expect(await authenticate(`Bearer ${key}`, stores)).toMatchObject({ id: record.id, rate: "bulk", source: "kv" });
+    expect(await authenticate(`Bearer ${key}`, stores)).toMatchObject({ id: record.id });
+    expect(reads).toHaveBeenCalledTimes(1);
+    // The record is gone, yet the isolate still knows the key: the cache answered, not KV.
+    await env.API_KEYS.delete(kvName(await hashKey(key)));
+    expect(await authenticate(`Bearer ${key}`, stores)).toMatchObject({ id: record.id });
+
+    // An unknown key is read every time, so a key created after a refusal works at once.
+    const later = `et_${"k".repeat(43)}`;
+    await expect(authenticate(`Bearer ${later}`, stores)).rejects.toMatchObject({ status: 401 });
+    await ensureKey(env.API_KEYS, later, "created after a 401", "standard");
+    expect(await authenticate(`Bearer ${later}`, stores)).toMatchObject({ name: "created after a 401" });
+    // A revoked key is not remembered either.
+    const { key: gone, record: goneRecord } = await createKey(env.API_KEYS, "revoked first", "standard");
+    await revokeKey(env.API_KEYS, goneRecord.id);
+    await expect(authenticate(`Bearer ${gone}`, stores)).rejects.toMatchObject({ status: 403 });
+    expect(verified.size).toBe(2); // the first key and `later`
+    // Two entries at most: a third verified key evicts the oldest, whose KV record is gone.
+    const { key: third } = await createKey(env.API_KEYS, "third", "standard");
+    await authenticate(`Bearer ${third}`, stores);
+    expect(verified.size).toBe(2);
+    await expect(authenticate(`Bearer ${key}`, stores)).rejects.toMatchObject({ status: 401 });
   });
 
   it("accept a key listed in the API_KEY_HASHES secret, which needs no KV at all", async () => {
