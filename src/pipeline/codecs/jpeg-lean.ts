@@ -1875,7 +1875,7 @@ class OutputStage {
   private emitted = 0;
   private lastBand = -1;
   /** The output pixels produced (clamped to the image; the whole image without a regionFor). */
-  region: PixelRegion;
+  readonly region: PixelRegion;
 
   constructor(
     frame: Frame,
