@@ -5,10 +5,12 @@
  * connection. Miss = bytes never seen (a fresh COM segment, same pixels);
  * hit = the same bytes again (KV result cache). All kinds alternate in one loop.
  *
- * Two paths: straight to the worker's workerd (what a request at the edge
- * meets: no proxy in front of the isolate), which the targets are judged on,
- * and through wrangler's dev proxy (a second local workerd that forwards every
- * request; what `npm run dev` users see), reported beside it.
+ * Two paths: the user worker's own workerd socket (no proxy process in front
+ * of the isolate, though still miniflare's entry worker, which forwards each
+ * request and reports it to wrangler's log: up to ~3 ms a request that the edge
+ * does not have), which the targets are judged on, and through wrangler's dev
+ * proxy (a second local workerd that forwards every request; what `npm run dev`
+ * users see), reported beside it.
  */
 import { type BenchContext, iterations } from "../context";
 import { type ClassifyResponse, classify } from "../server";
