@@ -6,9 +6,9 @@
  * hit = the same bytes again (KV result cache). All kinds alternate in one loop.
  *
  * Two paths: the user worker's own workerd socket (no proxy process in front
- * of the isolate, though still miniflare's entry worker, which forwards each
- * request and reports it to wrangler's log: up to ~3 ms a request that the edge
- * does not have), which the targets are judged on, and through wrangler's dev
+ * of the isolate, though still miniflare's entry worker and wrangler dev's
+ * set-up: a hit measured 5.6 ms here against 2.6 ms on a plain Miniflare socket
+ * straight to the isolate), which the targets are judged on, and through wrangler's dev
  * proxy (a second local workerd that forwards every request; what `npm run dev`
  * users see), reported beside it.
  */
