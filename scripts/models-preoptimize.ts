@@ -19,15 +19,13 @@
  * records the source and sets the manifest's runtime.graphOptimizationLevel.
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { ModelManifest } from "../src/models/manifest";
-import { sha256Hex } from "./model-files";
+import { ROOT, sha256Hex } from "./model-files";
 import { loadSamples, UsageError, webRunner } from "./models-quantize";
 import { preoptimize } from "./onnx/model";
-
-const ROOT = resolve(import.meta.dirname, "..");
 
 /**
  * Largest |difference| between `source` at level all and `optimised` at level

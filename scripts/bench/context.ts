@@ -127,7 +127,8 @@ export async function loadModels(small: Uint8Array, log: (s: string) => void): P
     // A pre-optimised file has lost what its int8 ranges made redundant (a Relu
     // before a uint8 QuantizeLinear): its fp32 network comes from the file it was made from.
     const pre = manifest.runtime?.preoptimized;
-    const twin = fp32Twin(pre ? join(REPO, pre.from) : int8Path, join(CACHE_DIR, "fp32"), pre?.sha256);
+    const source = pre ? join(REPO, pre.from) : int8Path;
+    const twin = fp32Twin(source, join(CACHE_DIR, "fp32"), pre?.sha256);
     if (twin.folded !== "cached")
       log(
         `${id}: derived fp32 twin (${twin.folded} DequantizeLinear folded, ${twin.pairs} activation Q/DQ pairs removed)`,
@@ -143,7 +144,7 @@ export async function loadModels(small: Uint8Array, log: (s: string) => void): P
       manifest,
       int8Path,
       int8Bytes: new Uint8Array(readFileSync(int8Path)),
-      native: pre ? { path: join(REPO, pre.from), runtime: undefined } : { path: int8Path, runtime: manifest.runtime },
+      native: { path: source, runtime: pre ? undefined : manifest.runtime },
       fp32Path: twin.path,
       io: { inputName: spec.name, outputName: manifest.output.name, dims },
       input: preprocess(decoded, manifest.preprocess, spec),

@@ -63,11 +63,11 @@ const NSFW_DIR = join(ROOT, "models/mobilenet-v2-nsfw");
 const NSFW_MANIFEST = join(NSFW_DIR, "manifest.json");
 /** The weight-only nsfw model the served QDQ file is built from (README, Quantization). */
 const NSFW_WEIGHT_ONLY = join(ROOT, "test/fixtures/models/mobilenet-v2-nsfw.weight-only.onnx");
-/** The QDQ graph models:quantize makes from it; the served file is its pre-optimised form. */
+/** The QDQ graph models:quantize makes from it: the served file's bytes (models:preoptimize's test checks the sha256). */
 const NSFW_QDQ = join(ROOT, "test/fixtures/models/mobilenet-v2-nsfw.qdq.onnx");
 /** The weight-only DenseNet-121 (scripts/build_models.py) its served QDQ file is built from. */
 const DENSENET_WEIGHT_ONLY = join(ROOT, "test/fixtures/models/densenet-121.weight-only.onnx");
-/** The QDQ graph models:quantize makes from it; the served file is its pre-optimised form. */
+/** The QDQ graph models:quantize makes from it: the served file's bytes (models:preoptimize's test checks the sha256). */
 const DENSENET_QDQ = join(ROOT, "test/fixtures/models/densenet-121.qdq.onnx");
 /** What scripts/build_models.py writes (int8 weight-only); DenseNet's served file is quantised further from it. */
 const builtWeightOnly = (id: string) =>
