@@ -113,8 +113,8 @@ beforeAll(async () => {
   sessions = {
     fp32: hasFp32 ? await ort.InferenceSession.create(FP32, opts) : undefined,
     int8: await ort.InferenceSession.create(INT8, opts),
-    // The fp32 network comes from the QDQ graph (the served file's bytes, kept as a fixture): a
-    // pre-optimised served file would have its Q/DQ groups fused already and could not be dequantised.
+    // The served file is pre-optimised (Q/DQ groups already fused, so it cannot be dequantised):
+    // its fp32 network comes from its QDQ source (manifest runtime.preoptimized).
     fp32Network: await ort.InferenceSession.create(saveModel(dequantizeModel(loadModel(QDQ)).model), opts),
   };
   for (const { file } of photos) decoded.set(file, await decode(file));

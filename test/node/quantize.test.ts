@@ -63,11 +63,11 @@ const NSFW_DIR = join(ROOT, "models/mobilenet-v2-nsfw");
 const NSFW_MANIFEST = join(NSFW_DIR, "manifest.json");
 /** The weight-only nsfw model the served QDQ file is built from (README, Quantization). */
 const NSFW_WEIGHT_ONLY = join(ROOT, "test/fixtures/models/mobilenet-v2-nsfw.weight-only.onnx");
-/** The QDQ graph models:quantize makes from it: the served file's bytes (models:preoptimize's test checks the sha256). */
+/** The QDQ graph models:quantize makes from it; the served file is its pre-optimised form (manifest runtime.preoptimized). */
 const NSFW_QDQ = join(ROOT, "test/fixtures/models/mobilenet-v2-nsfw.qdq.onnx");
 /** The weight-only DenseNet-121 (scripts/build_models.py) its served QDQ file is built from. */
 const DENSENET_WEIGHT_ONLY = join(ROOT, "test/fixtures/models/densenet-121.weight-only.onnx");
-/** The QDQ graph models:quantize makes from it: the served file's bytes (models:preoptimize's test checks the sha256). */
+/** The QDQ graph models:quantize makes from it; the served file is its pre-optimised form (manifest runtime.preoptimized). */
 const DENSENET_QDQ = join(ROOT, "test/fixtures/models/densenet-121.qdq.onnx");
 /** What scripts/build_models.py writes (int8 weight-only); DenseNet's served file is quantised further from it. */
 const builtWeightOnly = (id: string) =>
@@ -741,24 +741,28 @@ describe("the served DenseNet-121 is built from the weight-only file scripts/bui
   });
 });
 
-describe("npm run models:preoptimize on the served QDQ models", () => {
-  // The served files are these QDQ graphs (pre-optimised ones are not served: see README, Pre-optimised graphs).
+describe("the served QDQ models are onnxruntime-node's optimised graphs of their QDQ sources (manifest runtime.preoptimized)", () => {
   for (const [id, source, qlinear] of [
     ["densenet-121", DENSENET_QDQ, 118],
     ["mobilenet-v2-nsfw", NSFW_QDQ, 27],
   ] as const) {
-    it(`${id}: deterministic, fused already, and bit for bit what its source computes in onnxruntime-web`, async () => {
+    it(`${id}: reproduced byte for byte, fused already, and bit for bit what its source computes`, async () => {
       const manifest = ModelManifest.parse(JSON.parse(readFileSync(join(ROOT, `models/${id}/manifest.json`), "utf8")));
       const sourceBytes = new Uint8Array(readFileSync(source));
-      expect(sha256Hex(sourceBytes)).toBe(manifest.file.sha256);
+      const served = new Uint8Array(readFileSync(join(ROOT, `models/${id}/model.int8.onnx`)));
+      expect(manifest.runtime?.graphOptimizationLevel).toBe("disabled");
+      expect(join(ROOT, manifest.runtime?.preoptimized?.from ?? "?")).toBe(source);
+      expect(manifest.runtime?.preoptimized?.sha256).toBe(sha256Hex(sourceBytes));
+      // The optimiser is deterministic, so the recipe reproduces the served file.
       const optimised = await preoptimize(sourceBytes, join(dir, id));
-      expect(sha256Hex(await preoptimize(sourceBytes, join(dir, `${id}-again`)))).toBe(sha256Hex(optimised));
-      // The fusions are done: no Q/DQ group is left around a convolution for a session to fuse.
-      expect(opCounts(loadModel(optimised)).QLinearConv).toBe(qlinear);
+      expect(sha256Hex(optimised)).toBe(manifest.file.sha256);
+      expect(sha256Hex(served)).toBe(manifest.file.sha256);
+      // The fusions are done: no Q/DQ group is left around a convolution for the worker's session to fuse.
+      expect(opCounts(loadModel(served)).QLinearConv).toBe(qlinear);
       expect(opCounts(loadModel(sourceBytes)).QLinearConv ?? 0).toBe(0);
-      // At level disabled it gives bit for bit what the source gives at level all.
+      // What the worker runs (level disabled) is bit for bit what the source gives at level all.
       const { samples } = await loadSamples(PHOTOS, manifest);
-      const { maxAbs, values } = await servedDifference(sourceBytes, optimised, manifest, samples.slice(0, 3));
+      const { maxAbs, values } = await servedDifference(sourceBytes, served, manifest, samples.slice(0, 3));
       expect(values).toBe(3 * (manifest.numClasses + (manifest.output.features?.dim ?? 0)));
       expect(maxAbs).toBe(0);
     });
