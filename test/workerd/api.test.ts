@@ -124,6 +124,11 @@ describe("ORT adapter inside workerd", () => {
   it("initialises onnxruntime-web from the pre-compiled wasm module and passes its self-test", async () => {
     const info = await initOrt();
     expect(info.ortVersion).toBe("1.30.0");
+    // The glue asked for a shared memory and got a non-shared one (the patched module needs it), and
+    // what init swapped out for that is back.
+    expect(info.unsharedMemory).toBe(true);
+    expect(new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }).buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(typeof (Atomics as { waitAsync?: unknown }).waitAsync).toBe("function");
     // Memoised: later calls return the same result instead of initialising again.
     const [a, b] = await Promise.all([initOrt(), initOrt()]);
     expect(a).toBe(info);
