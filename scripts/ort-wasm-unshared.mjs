@@ -11,7 +11,7 @@
  * checks nothing). With a *shared* memory the bound can change under a running
  * loop (another thread may grow it), so V8 also reloads the memory size from
  * the instance on every loop iteration; with a non-shared memory only a call
- * can grow it, and the size stays in a register. ORT's int8 GEMM inner loop,
+ * can grow it, and the reload leaves the loop (the checks stay). ORT's int8 GEMM inner loop,
  * where DenseNet-121 spends most of its time, went from 131 to 113 ms per run
  * in workerd with this change (Node: ~100 ms), with bit-identical outputs. The
  * worker never starts a second wasm thread (numThreads = 1), so nothing needs
