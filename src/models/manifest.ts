@@ -102,6 +102,13 @@ export const ModelManifest = z.object({
        * tools that need the fp32 network (the benchmark's fp32 twin) start
        * from `from` instead.
        */
+      /**
+       * Kernels to compile and heat before this model's first session is
+       * built. "int8": a small QDQ graph (QLinearConv 3x3 and 1x1, uint8
+       * MaxPool) for models whose graph runs onnxruntime's integer kernels;
+       * see warmUpInt8() in src/inference/ort.ts.
+       */
+      warmup: z.enum(["int8"]).optional(),
       preoptimized: z
         .object({
           from: z.string(),

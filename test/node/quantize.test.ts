@@ -768,3 +768,17 @@ describe("the served QDQ models are onnxruntime-node's optimised graphs of their
     });
   }
 });
+
+describe("manifest runtime.warmup says which served models run onnxruntime's integer kernels", () => {
+  // A served file with QLinearConv (pre-optimised) or activation QuantizeLinear (QDQ, fused at load)
+  // runs integer kernels, which the init self-test does not heat; warmUpInt8() does (src/inference/ort.ts).
+  for (const id of ["mobilenet-v2", "densenet-121", "mobilenet-v2-nsfw"]) {
+    it(id, () => {
+      const manifest = ModelManifest.parse(JSON.parse(readFileSync(join(ROOT, `models/${id}/manifest.json`), "utf8")));
+      const ops = opCounts(loadModel(join(ROOT, `models/${id}/model.int8.onnx`)));
+      const integer = (ops.QLinearConv ?? 0) + (ops.QuantizeLinear ?? 0) > 0;
+      expect(integer).toBe(id !== "mobilenet-v2");
+      expect(manifest.runtime?.warmup).toBe(integer ? "int8" : undefined);
+    });
+  }
+});

@@ -6,7 +6,7 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { cacheKey, readCache, writeCache } from "../../src/cache";
-import { initOrt, sessionOptions } from "../../src/inference/ort";
+import { initOrt, sessionOptions, warmUpInt8 } from "../../src/inference/ort";
 import { getModel, listModels } from "../../src/models/registry";
 import { ensureCodecs } from "../../src/pipeline/codecs/wasm";
 import { decodeImage, decodeImageWithInfo } from "../../src/pipeline/decode";
@@ -133,6 +133,17 @@ describe("ORT adapter inside workerd", () => {
     const [a, b] = await Promise.all([initOrt(), initOrt()]);
     expect(a).toBe(info);
     expect(b).toBe(info);
+  });
+
+  it("runs the int8 warm-up (QLinearConv, uint8 MaxPool) with its independently checked output, once", async () => {
+    // warmUpInt8() throws unless every run returns exactly the output NumPy and onnxruntime-node gave.
+    const first = warmUpInt8();
+    expect(warmUpInt8()).toBe(first); // memoised: concurrent cold loads share one warm-up
+    await expect(first).resolves.toBeUndefined();
+    // The models whose graphs run integer kernels ask for it (test/node/quantize.test.ts checks the files).
+    expect(getModel("densenet-121").manifest.runtime?.warmup).toBe("int8");
+    expect(getModel("mobilenet-v2-nsfw").manifest.runtime?.warmup).toBe("int8");
+    expect(getModel("mobilenet-v2").manifest.runtime?.warmup).toBeUndefined();
   });
 
   it("builds each model's session as its manifest's runtime block says", () => {
