@@ -7,7 +7,8 @@
  * --preoptimized-from (the file `npm run models:preoptimize` read, kept in the
  * repository), the manifest's runtime records it and serves the file with
  * graph optimisation disabled; without it, any such record is dropped, since
- * it would describe the previous file.
+ * it would describe the previous file. The runtime's `warmup` is set to "int8"
+ * exactly when the file runs onnxruntime's integer kernels.
  *
  *   npm run models:install -- <id> <model.onnx> [--report <quantize report.json>] [--preoptimized-from <source.onnx>]
  *
@@ -20,6 +21,18 @@ import ortNode from "onnxruntime-node";
 import { ModelManifest } from "../src/models/manifest";
 import { jsonText, MODELS_DIR, ROOT, r2KeyFor, sha256Hex, sha256Line, writeSha256Sums } from "./model-files";
 import { PREOPTIMIZE_LEVEL } from "./onnx/model";
+import { loadModel, opCounts } from "./onnx/quant";
+
+/** Ops that run onnxruntime's integer kernels (QDQ activations are fused into them at load). */
+const INTEGER_OPS = [
+  "QuantizeLinear",
+  "QLinearConv",
+  "QLinearMatMul",
+  "QLinearAdd",
+  "QGemm",
+  "ConvInteger",
+  "MatMulInteger",
+];
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -37,7 +50,7 @@ const manifest = ModelManifest.parse(JSON.parse(readFileSync(manifestPath, "utf8
 const fileName = manifest.file.r2Key.split("/").pop() as string;
 const bytes = new Uint8Array(readFileSync(file));
 const sha = sha256Hex(bytes);
-const runtime = nextRuntime(manifest, values["preoptimized-from"]);
+const runtime = withWarmup(nextRuntime(manifest, values["preoptimized-from"]), bytes);
 copyFileSync(file, join(MODELS_DIR, id, fileName));
 writeFileSync(join(MODELS_DIR, id, `${fileName}.sha256`), sha256Line(sha, fileName));
 
@@ -89,4 +102,27 @@ function nextRuntime(manifest: ModelManifest, from: string | undefined): ModelMa
   if (Object.keys(previous.sessionConfig).length === 0) return undefined;
   console.log(`${manifest.id}: kept runtime.sessionConfig; check that runtime.why still describes it`);
   return { sessionConfig: previous.sessionConfig, why: previous.why };
+}
+
+/**
+ * `runtime` with `warmup: "int8"` if the file runs integer kernels (the worker
+ * then heats them before building its session: warmUpInt8 in
+ * src/inference/ort.ts), without it otherwise.
+ */
+function withWarmup(runtime: ModelManifest["runtime"], file: Uint8Array): ModelManifest["runtime"] {
+  const ops = opCounts(loadModel(file));
+  const qdqOff = runtime?.sessionConfig["session.disable_quant_qdq"] === "1";
+  const integer = !qdqOff && INTEGER_OPS.some((op) => (ops[op] ?? 0) > 0);
+  if (!integer) {
+    if (!runtime?.warmup) return runtime;
+    const { warmup: _dropped, ...rest } = runtime;
+    return rest;
+  }
+  return {
+    ...(runtime ?? {
+      sessionConfig: {},
+      why: "The graph runs onnxruntime's integer kernels, warmed up before its first session is built.",
+    }),
+    warmup: "int8",
+  };
 }
