@@ -489,11 +489,12 @@ async function runSelfTest(
  * model whose manifest says `runtime.warmup: "int8"` (its graph runs
  * onnxruntime's integer kernels) is built. The init self-test heats only the
  * fp32 kernels, so without this DenseNet-121's first run compiled and ran
- * QLinearConv's GEMM in V8's baseline tier: 363-407 ms against ~115 ms warm.
+ * QLinearConv's GEMM in V8's baseline tier: 340-418 ms against ~115 ms warm.
  * Run here, TurboFan compiles those kernels in the background while the
- * session is built, and the first run took 175-222 ms (bench cold section,
- * alternated runs). It is not part of the init every isolate pays, because
- * MobileNetV2 (fp32 compute) would pay ~25 ms for nothing. Like the self-test
+ * session is built, and the first run took 176-192 ms (bench cold section,
+ * alternated with and without). It is not part of the init every isolate
+ * pays: in the init self-test it cost MobileNetV2 (fp32 compute) ~25 ms of
+ * ORT init for nothing. Like the self-test
  * it checks its exact output (integers throughout), so it also proves the
  * integer kernels work.
  */
