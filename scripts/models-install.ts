@@ -20,19 +20,7 @@ import { parseArgs } from "node:util";
 import ortNode from "onnxruntime-node";
 import { ModelManifest } from "../src/models/manifest";
 import { jsonText, MODELS_DIR, ROOT, r2KeyFor, sha256Hex, sha256Line, writeSha256Sums } from "./model-files";
-import { PREOPTIMIZE_LEVEL } from "./onnx/model";
-import { loadModel, opCounts } from "./onnx/quant";
-
-/** Ops that run onnxruntime's integer kernels (QDQ activations are fused into them at load). */
-const INTEGER_OPS = [
-  "QuantizeLinear",
-  "QLinearConv",
-  "QLinearMatMul",
-  "QLinearAdd",
-  "QGemm",
-  "ConvInteger",
-  "MatMulInteger",
-];
+import { decodeModel, PREOPTIMIZE_LEVEL, runsIntegerKernels } from "./onnx/model";
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -110,9 +98,8 @@ function nextRuntime(manifest: ModelManifest, from: string | undefined): ModelMa
  * src/inference/ort.ts), without it otherwise.
  */
 function withWarmup(runtime: ModelManifest["runtime"], file: Uint8Array): ModelManifest["runtime"] {
-  const ops = opCounts(loadModel(file));
   const qdqOff = runtime?.sessionConfig["session.disable_quant_qdq"] === "1";
-  const integer = !qdqOff && INTEGER_OPS.some((op) => (ops[op] ?? 0) > 0);
+  const integer = !qdqOff && runsIntegerKernels(decodeModel(file));
   if (!integer) {
     if (!runtime?.warmup) return runtime;
     const { warmup: _dropped, ...rest } = runtime;

@@ -117,8 +117,9 @@ export function unshare(source) {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const source = readFileSync(SOURCE);
   const patched = unshare(source);
-  if (existsSync(OUTPUT) && sha256(readFileSync(OUTPUT)) === sha256(patched)) process.exit(0);
+  const want = sha256(patched);
+  if (existsSync(OUTPUT) && sha256(readFileSync(OUTPUT)) === want) process.exit(0);
   mkdirSync(dirname(OUTPUT), { recursive: true });
   writeFileSync(OUTPUT, patched);
-  console.log(`ort-wasm-unshared: wrote ${OUTPUT.slice(root.length + 1)} (sha256 ${sha256(patched)})`);
+  console.log(`ort-wasm-unshared: wrote ${OUTPUT.slice(root.length + 1)} (sha256 ${want})`);
 }

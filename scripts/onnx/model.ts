@@ -553,6 +553,17 @@ export interface QuantizationSummary {
 
 const QOPERATORS = ["QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger"];
 
+/**
+ * Whether onnxruntime runs integer kernels for this graph: QOperator nodes
+ * (also the QLinearAdd and QGemm a pre-optimised graph carries), or QDQ
+ * activations (QuantizeLinear), which it fuses into them at load unless QDQ
+ * handling is switched off (`session.disable_quant_qdq`, the caller's to check).
+ */
+export function runsIntegerKernels(model: Model): boolean {
+  const ops = opCounts(model);
+  return [...QOPERATORS, "QLinearAdd", "QGemm", "QuantizeLinear"].some((op) => (ops[op] ?? 0) > 0);
+}
+
 /** Stored types of the weights behind DequantizeLinear, and whether any scale is per channel. */
 function dequantizedWeights(model: Model): { types: string; perChannel: boolean } {
   const graph = graphOf(model);

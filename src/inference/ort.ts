@@ -340,9 +340,11 @@ export function selfTestGraph(kind: "fp32" | "int8" = "fp32"): {
     .int(1, 7) // ir_version
     .string(2, "edgetag") // producer_name
     .message(7, (g) => {
-      // Only the DequantizeLinear nodes of the weights this graph uses.
+      // Only the DequantizeLinear nodes of the weights this graph uses (the fp32 graph's
+      // weights are made for the int8 graph too: see int8Nodes).
       const used = new Set(graphNodes.flatMap((n) => n.inputs));
-      for (const n of [...dequantize.filter((d) => used.has(d.output)), ...graphNodes]) {
+      const kept = [...dequantize.filter((d) => used.has(d.output)), ...graphNodes];
+      for (const n of kept) {
         g.message(1, (node) => {
           for (const i of n.inputs) node.string(1, i);
           node.string(2, n.output).string(4, n.op);
@@ -361,7 +363,7 @@ export function selfTestGraph(kind: "fp32" | "int8" = "fp32"): {
       }
       g.string(2, "selftest");
       // Initializers nothing reads are dropped too (ORT would warn about them).
-      const read = new Set([...dequantize.filter((d) => used.has(d.output)), ...graphNodes].flatMap((n) => n.inputs));
+      const read = new Set(kept.flatMap((n) => n.inputs));
       for (const t of floats.filter((f) => read.has(f.name)))
         initializer(g, t.name, t.dims, 1, new Uint8Array(t.data.buffer)); // FLOAT
       for (const t of bytes.filter((b) => read.has(b.name)))

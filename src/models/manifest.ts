@@ -95,6 +95,13 @@ export const ModelManifest = z.object({
        */
       graphOptimizationLevel: z.enum(["disabled", "basic", "extended", "all"]).optional(),
       /**
+       * Kernels to compile and heat before this model's first session is
+       * built. "int8": a small QDQ graph (QLinearConv 3x3 and 1x1, uint8
+       * MaxPool) for models whose graph runs onnxruntime's integer kernels;
+       * see warmUpInt8() in src/inference/ort.ts.
+       */
+      warmup: z.enum(["int8"]).optional(),
+      /**
        * Set when the served file is onnxruntime-node's optimised graph of
        * another file, kept in the repository: the file it was made from (repo
        * path and sha256) and how. An optimised graph has lost what its int8
@@ -102,13 +109,6 @@ export const ModelManifest = z.object({
        * tools that need the fp32 network (the benchmark's fp32 twin) start
        * from `from` instead.
        */
-      /**
-       * Kernels to compile and heat before this model's first session is
-       * built. "int8": a small QDQ graph (QLinearConv 3x3 and 1x1, uint8
-       * MaxPool) for models whose graph runs onnxruntime's integer kernels;
-       * see warmUpInt8() in src/inference/ort.ts.
-       */
-      warmup: z.enum(["int8"]).optional(),
       preoptimized: z
         .object({
           from: z.string(),

@@ -29,7 +29,7 @@ import {
   type Sample,
   UsageError,
 } from "../../scripts/models-quantize";
-import { preoptimize } from "../../scripts/onnx/model";
+import { preoptimize, runsIntegerKernels } from "../../scripts/onnx/model";
 import {
   activationParams,
   addBiasOffsets,
@@ -772,11 +772,11 @@ describe("the served QDQ models are onnxruntime-node's optimised graphs of their
 describe("manifest runtime.warmup says which served models run onnxruntime's integer kernels", () => {
   // A served file with QLinearConv (pre-optimised) or activation QuantizeLinear (QDQ, fused at load)
   // runs integer kernels, which the init self-test does not heat; warmUpInt8() does (src/inference/ort.ts).
+  // models:install sets the field by the same rule (runsIntegerKernels).
   for (const id of ["mobilenet-v2", "densenet-121", "mobilenet-v2-nsfw"]) {
     it(id, () => {
       const manifest = ModelManifest.parse(JSON.parse(readFileSync(join(ROOT, `models/${id}/manifest.json`), "utf8")));
-      const ops = opCounts(loadModel(join(ROOT, `models/${id}/model.int8.onnx`)));
-      const integer = (ops.QLinearConv ?? 0) + (ops.QuantizeLinear ?? 0) > 0;
+      const integer = runsIntegerKernels(loadModel(join(ROOT, `models/${id}/model.int8.onnx`)));
       expect(integer).toBe(id !== "mobilenet-v2");
       expect(manifest.runtime?.warmup).toBe(integer ? "int8" : undefined);
     });
