@@ -391,7 +391,6 @@ type InitState =
   | { kind: "ready"; info: OrtInitInfo }
   | { kind: "failed"; error: Error };
 let init: InitState = { kind: "idle" };
-let memoryMadeUnshared = false;
 
 /**
  * Initialises ORT once per isolate. ORT-web itself refuses a second
@@ -438,6 +437,7 @@ async function doInit(): Promise<OrtInitInfo> {
   // glue parks the main thread's pthread mailbox on that memory, which only a
   // shared memory allows. One thread never uses the mailbox.
   const OriginalMemory = WebAssembly.Memory;
+  let memoryMadeUnshared = false;
   const memoryShim = function UnsharedMemory(descriptor: WebAssembly.MemoryDescriptor) {
     const memory = new OriginalMemory({ ...descriptor, shared: false });
     if (descriptor.shared) memoryMadeUnshared = true;
@@ -496,9 +496,8 @@ async function runSelfTest(
  * session is built, and the first run took 176-192 ms (bench cold section,
  * alternated with and without). It is not part of the init every isolate
  * pays: in the init self-test it cost MobileNetV2 (fp32 compute) ~25 ms of
- * ORT init for nothing. Like the self-test
- * it checks its exact output (integers throughout), so it also proves the
- * integer kernels work.
+ * ORT init for nothing. Like the self-test it checks its exact output
+ * (integers throughout), so it also proves the integer kernels work.
  */
 const INT8_WARMUP_RUNS = 6;
 /** Checked against a float64 NumPy evaluation of the graph and native onnxruntime-node at every optimisation level. */

@@ -4,8 +4,8 @@
  * by the client from sending the request to the full answer, at the user
  * worker's own workerd socket as in the e2e section (wrangler's dev proxy, a
  * second local workerd that forwards every request, added 25-35 ms to a cold
- * request: it is local tooling, not part of the isolate's cold start). The worker's
- * `timings_ms` of that request split it: ort_init (ORT wasm instantiation and
+ * request: it is local tooling, not part of the isolate's cold start). The
+ * worker's `timings_ms` of that request split it: ort_init (ORT wasm instantiation and
  * self-test), model_fetch (R2 get + sha256 verify), session_create (ORT
  * session build) and infer (the first run). ORT init and the R2 fetch overlap
  * the image decode (the service starts loading before decoding), and each
